@@ -1,0 +1,39 @@
+# sciwm: `make demo` and `make test` work on a fresh machine: they create .venv, install a CPU torch
+# (pinned, so CPU machines never download CUDA wheels) and sciwm with its dev extras, then run.
+# GPU users: `make TORCH="torch==2.13.0 --index-url <your CUDA wheel index>" test`, or any torch spec.
+
+PYTHON ?= python3
+VENV   ?= .venv
+TORCH  ?= torch==2.13.0
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.sciwm-installed
+DEMO   ?= demo
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/sciwm generate datasets/ks1d.toml --out $(DEMO)/ks1d --samples 32 --resume
+	$(BIN)/sciwm info $(DEMO)/ks1d/train.h5
+	$(BIN)/sciwm plot $(DEMO)/ks1d/train.h5 --out $(DEMO)/ks1d/train.png
+	@echo "demo: data in $(DEMO)/ks1d/, picture in $(DEMO)/ks1d/train.png"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --durations=15
+
+lint: $(STAMP)
+	$(BIN)/ruff check sciwm tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/solvers.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache

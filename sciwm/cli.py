@@ -1,0 +1,52 @@
+"""The `sciwm` command: a thin layer over functions a Python user can call directly.
+
+User errors (`SciwmError`) print one line and exit with status 2; SIGINT and SIGTERM stop work at a
+safe point (files are committed batch by batch, so `--resume` continues). Anything else is a bug and
+keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from sciwm import __version__
+from sciwm.errors import SciwmError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from sciwm.data.cli import add_data_parsers
+
+    parser = argparse.ArgumentParser(
+        prog="sciwm",
+        description="Scientific world models: spectral solvers, trajectory data, surrogates, benchmarks.",
+    )
+    parser.add_argument("--version", action="version", version=f"sciwm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_data_parsers(sub)
+    return parser
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        args.func(args)
+    except SciwmError as err:
+        print(f"sciwm {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sciwm {args.command}: interrupted; finished batches are kept (rerun with --resume)", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Dataset cards: a short TOML file that says how to generate a trajectory dataset.
+
+    name = "ks1d"
+    pde = "ks"
+    [domain]  length = 100.0        n = 256            # [Lx, Ly] and [nx, ny] in 2D
+    [params]  nu = 0.01  or  nu = {min = 0.005, max = 0.05, log = true}   # sampled per trajectory
+    [ic]      kind = "fourier"  (+ options of sciwm.ics.<kind>, e.g. modes = 8)
+    [time]    dt = 0.1  save_every = 1.0  burn_in = 100.0  frames = 201  precision = "float64"
+    [splits]  train = 256  val = 32  test = 32  seed = 0
+
+Every key is checked: an unknown PDE, parameter, section or key, or a time that is not a whole number
+of steps, is refused with one line that names it.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sciwm.errors import SciwmError
+from sciwm.ics import INITIAL_CONDITIONS
+from sciwm.pdes import Grid, family
+
+SPLITS = ("train", "val", "test")
+_SECTIONS = {"name", "pde", "description", "domain", "params", "ic", "time", "splits"}
+
+
+@dataclass(frozen=True)
+class ParamRange:
+    """A parameter drawn per trajectory, uniformly in `[min, max]` (in `log` space if `log`)."""
+
+    min: float
+    max: float
+    log: bool = False
+
+    def sample(self, rng: np.random.Generator) -> float:
+        lo, hi = (math.log(self.min), math.log(self.max)) if self.log else (self.min, self.max)
+        value = rng.uniform(lo, hi)
+        return math.exp(value) if self.log else value
+
+
+@dataclass(frozen=True)
+class Card:
+    """A parsed, validated dataset card."""
+
+    name: str
+    pde: str
+    grid: Grid
+    params: dict[str, float | ParamRange]
+    ic_kind: str
+    ic_options: dict[str, Any]
+    dt: float
+    save_every: float
+    burn_in: float
+    frames: int
+    splits: dict[str, int]
+    seed: int
+    precision: str = "float64"
+    text: str = field(default="", repr=False)
+
+    # --- derived --------------------------------------------------------------------------
+    @property
+    def steps_per_frame(self) -> int:
+        return _whole_steps(self.save_every, self.dt, "save_every", self.name)
+
+    @property
+    def burn_in_steps(self) -> int:
+        return _whole_steps(self.burn_in, self.dt, "burn_in", self.name)
+
+    @property
+    def sampled_params(self) -> list[str]:
+        return [k for k, v in self.params.items() if isinstance(v, ParamRange)]
+
+    @property
+    def fixed_params(self) -> dict[str, float]:
+        return {k: v for k, v in self.params.items() if not isinstance(v, ParamRange)}
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float64 if self.precision == "float64" else torch.float32
+
+    def trajectory_seed(self, split: str, index: int) -> int:
+        """The seed of trajectory `index` of `split`: depends on nothing else (batch, device, resume)."""
+        ss = np.random.SeedSequence([self.seed, SPLITS.index(split), index])
+        return int(ss.generate_state(1, dtype=np.uint32)[0])
+
+    def draw_params(self, seed: int) -> dict[str, float]:
+        """Per-trajectory parameter values for the trajectory with `seed`."""
+        rng = np.random.default_rng([seed, 1])
+        return {k: v.sample(rng) for k, v in self.params.items() if isinstance(v, ParamRange)}
+
+    # --- loading --------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> Card:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as err:
+            raise SciwmError(f"card {path}: cannot read ({err.strerror})") from None
+        return cls.from_text(text, source=str(path))
+
+    @classmethod
+    def from_text(cls, text: str, source: str = "card") -> Card:
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise SciwmError(f"{source}: not valid TOML ({err})") from None
+        try:
+            return _parse(raw, text)
+        except SciwmError as err:
+            raise SciwmError(f"{source}: {err}") from None
+
+
+def _parse(raw: dict[str, Any], text: str) -> Card:
+    _only(raw, _SECTIONS, "the card")
+    name = str(_need(raw, "name", "the card"))
+    pde_name = str(_need(raw, "pde", "the card"))
+    pde = family(pde_name)
+    domain = _table(raw, "domain")
+    _only(domain, {"length", "n"}, "[domain]")
+    grid = Grid(n=_need(domain, "n", "[domain]"), length=_need(domain, "length", "[domain]"))
+    if grid.ndim != pde.ndim:
+        raise SciwmError(f"pde {pde_name} is {pde.ndim}D but [domain] n has {grid.ndim} entries")
+    params: dict[str, float | ParamRange] = {}
+    for key, value in _table(raw, "params").items():
+        if key not in pde.defaults:
+            known = ", ".join(pde.defaults) or "none"
+            raise SciwmError(f"[params] {key}: not a parameter of {pde_name} (known: {known})")
+        params[key] = _param(key, value)
+    ic = dict(_table(raw, "ic"))
+    kind = str(ic.pop("kind", "fourier"))
+    if kind not in INITIAL_CONDITIONS:
+        raise SciwmError(f"[ic] kind {kind!r} unknown; known: {', '.join(INITIAL_CONDITIONS)}")
+    time = _table(raw, "time")
+    _only(time, {"dt", "save_every", "burn_in", "frames", "precision"}, "[time]")
+    dt = _positive(time, "dt", None)
+    save_every = _positive(time, "save_every", dt)
+    burn_in = float(time.get("burn_in", 0.0))
+    frames = int(_need(time, "frames", "[time]"))
+    precision = str(time.get("precision", "float64"))
+    if precision not in ("float32", "float64"):
+        raise SciwmError(f"[time] precision must be 'float32' or 'float64', got {precision!r}")
+    if frames < 2 or burn_in < 0:
+        raise SciwmError(f"[time] needs frames >= 2 and burn_in >= 0, got frames={frames}, burn_in={burn_in}")
+    splits_t = dict(_table(raw, "splits"))
+    seed = int(splits_t.pop("seed", 0))
+    _only(splits_t, set(SPLITS), "[splits]")
+    splits = {s: int(splits_t.get(s, 0)) for s in SPLITS}
+    if splits["train"] < 1 or any(v < 0 for v in splits.values()):
+        raise SciwmError(f"[splits] needs train >= 1 and no negative counts, got {splits}")
+    card = Card(name, pde_name, grid, params, kind, ic, dt, save_every, burn_in, frames, splits, seed,
+                precision, text)
+    card.steps_per_frame, card.burn_in_steps  # noqa: B018 - validate now, not mid-generation
+    return card
+
+
+def _param(key: str, value: Any) -> float | ParamRange:
+    if isinstance(value, dict):
+        _only(value, {"min", "max", "log"}, f"[params] {key}")
+        r = ParamRange(float(_need(value, "min", key)), float(_need(value, "max", key)), bool(value.get("log", False)))
+        if not (r.min <= r.max) or (r.log and r.min <= 0):
+            raise SciwmError(f"[params] {key}: need min <= max (and min > 0 with log), got {value}")
+        return r
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SciwmError(f"[params] {key}: give a number or {{min, max, log}}, got {value!r}")
+    return float(value)
+
+
+def _whole_steps(span: float, dt: float, what: str, name: str) -> int:
+    steps = round(span / dt)
+    if abs(steps * dt - span) > 1e-9 * max(1.0, span):
+        raise SciwmError(f"[time] {what}={span} is not a whole number of steps dt={dt}")
+    return steps
+
+
+def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise SciwmError(f"[{key}] must be a table")
+    return value
+
+
+def _need(table: dict[str, Any], key: str, where: str) -> Any:
+    if key not in table:
+        raise SciwmError(f"{where}: missing {key!r}")
+    return table[key]
+
+
+def _only(table: dict[str, Any], allowed: set[str], where: str) -> None:
+    extra = sorted(set(table) - allowed)
+    if extra:
+        raise SciwmError(f"{where}: unknown key(s) {', '.join(extra)} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _positive(table: dict[str, Any], key: str, default: float | None) -> float:
+    value = table.get(key, default)
+    if value is None:
+        raise SciwmError(f"[time]: missing {key!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 and math.isfinite(value)):
+        raise SciwmError(f"[time] {key} must be a positive number, got {value!r}")
+    return float(value)
