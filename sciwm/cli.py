@@ -41,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sciwm {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"sciwm {args.command}: interrupted; finished batches are kept (rerun with --resume)", file=sys.stderr)
+        print(
+            f"sciwm {args.command}: interrupted; finished batches are kept (rerun with --resume)",
+            file=sys.stderr,
+        )
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -8,7 +8,8 @@ Every function returns `(batch, channels, *grid.shape)` float64 on the CPU.
   `phi_m ~ U(0, 2π)`, scaled so `max |u| = amplitude` (zero mean; smooth, band-limited);
 - `grf`: Gaussian random field with spectrum `(|k|^2 + tau^2)^(-alpha)` (covariance `(-Δ + tau^2)^(-alpha)`,
   as in the FNO Navier–Stokes data), zero mean, scaled to standard deviation `amplitude`;
-- `spots`: Gray–Scott seeds, `(u, v) = (1, 0)` with `count` squares of `(1/2, 1/4)` plus noise of std 0.01 (clamped at 0).
+- `spots`: Gray–Scott seeds, `(u, v) = (1, 0)` with `count` squares of `(1/2, 1/4)`, plus noise of
+  std 0.01 (clamped at 0).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ def _generators(seeds: Sequence[int]) -> list[torch.Generator]:
     return [torch.Generator().manual_seed(int(s)) for s in seeds]
 
 
-def fourier(grid: Grid, seeds: Sequence[int], channels: int = 1, modes: int = 5, amplitude: float = 1.0) -> torch.Tensor:
+def fourier(
+    grid: Grid, seeds: Sequence[int], channels: int = 1, modes: int = 5, amplitude: float = 1.0
+) -> torch.Tensor:
     """Random truncated Fourier series, `max |u| = amplitude` per trajectory and channel."""
     if modes < 1 or any(modes >= n // 3 for n in grid.n):
         raise SciwmError(f"ic fourier: modes={modes} must be >= 1 and below n/3 of the grid {grid.n}")
@@ -51,7 +54,12 @@ def fourier(grid: Grid, seeds: Sequence[int], channels: int = 1, modes: int = 5,
 
 
 def grf(
-    grid: Grid, seeds: Sequence[int], channels: int = 1, alpha: float = 2.5, tau: float = 7.0, amplitude: float = 1.0
+    grid: Grid,
+    seeds: Sequence[int],
+    channels: int = 1,
+    alpha: float = 2.5,
+    tau: float = 7.0,
+    amplitude: float = 1.0,
 ) -> torch.Tensor:
     """Gaussian random field with spectrum `(|k|^2 + tau^2)^(-alpha)`, std `amplitude`, zero mean."""
     if alpha <= 0 or tau < 0:
@@ -69,7 +77,9 @@ def grf(
     return torch.stack(out)
 
 
-def spots(grid: Grid, seeds: Sequence[int], channels: int = 2, count: int = 3, size: float = 0.1) -> torch.Tensor:
+def spots(
+    grid: Grid, seeds: Sequence[int], channels: int = 2, count: int = 3, size: float = 0.1
+) -> torch.Tensor:
     """Gray–Scott start: `(u, v) = (1, 0)` with `count` squares of side `size * L` at `(1/2, 1/4)`."""
     if channels != 2 or grid.ndim != 2:
         raise SciwmError("ic spots: made for the two-field 2D Gray–Scott system")
@@ -96,12 +106,16 @@ def spots(grid: Grid, seeds: Sequence[int], channels: int = 2, count: int = 3, s
 INITIAL_CONDITIONS: dict[str, Callable[..., torch.Tensor]] = {"fourier": fourier, "grf": grf, "spots": spots}
 
 
-def initial_condition(kind: str, grid: Grid, seeds: Sequence[int], channels: int = 1, **options) -> torch.Tensor:
+def initial_condition(
+    kind: str, grid: Grid, seeds: Sequence[int], channels: int = 1, **options
+) -> torch.Tensor:
     """Draw initial conditions of `kind` (`fourier`, `grf`, `spots`): `(len(seeds), channels, *grid.shape)`."""
     try:
         fn = INITIAL_CONDITIONS[kind]
     except KeyError:
-        raise SciwmError(f"unknown initial condition kind {kind!r}; known: {', '.join(INITIAL_CONDITIONS)}") from None
+        raise SciwmError(
+            f"unknown initial condition kind {kind!r}; known: {', '.join(INITIAL_CONDITIONS)}"
+        ) from None
     try:
         return fn(grid, seeds, channels=channels, **options)
     except TypeError as err:  # an unknown option in a card

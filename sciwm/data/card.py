@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from sciwm.errors import SciwmError
-from sciwm.ics import INITIAL_CONDITIONS
+from sciwm.ics import INITIAL_CONDITIONS, initial_condition
 from sciwm.pdes import Grid, family
 
 SPLITS = ("train", "val", "test")
@@ -154,16 +154,28 @@ def _parse(raw: dict[str, Any], text: str) -> Card:
     splits = {s: int(splits_t.get(s, 0)) for s in SPLITS}
     if splits["train"] < 1 or any(v < 0 for v in splits.values()):
         raise SciwmError(f"[splits] needs train >= 1 and no negative counts, got {splits}")
-    card = Card(name, pde_name, grid, params, kind, ic, dt, save_every, burn_in, frames, splits, seed,
-                precision, text)
+    card = Card(
+        name, pde_name, grid, params, kind, ic, dt, save_every, burn_in, frames, splits, seed, precision, text
+    )
     card.steps_per_frame, card.burn_in_steps  # noqa: B018 - validate now, not mid-generation
+    _check_model(card)
     return card
+
+
+def _check_model(card: Card) -> None:
+    """Refuse bad parameter values and [ic] options at load, not after a file has been started:
+    build the PDE at both ends of each sampled range and draw one initial condition."""
+    values = {k: torch.tensor([v.min, v.max]) if isinstance(v, ParamRange) else v for k, v in card.params.items()}
+    family(card.pde)(card.grid, values, dtype=card.dtype).forcing()  # forcing() checks forcing_mode
+    initial_condition(card.ic_kind, card.grid, [0], channels=len(family(card.pde).fields), **card.ic_options)
 
 
 def _param(key: str, value: Any) -> float | ParamRange:
     if isinstance(value, dict):
         _only(value, {"min", "max", "log"}, f"[params] {key}")
-        r = ParamRange(float(_need(value, "min", key)), float(_need(value, "max", key)), bool(value.get("log", False)))
+        r = ParamRange(
+            float(_need(value, "min", key)), float(_need(value, "max", key)), bool(value.get("log", False))
+        )
         if not (r.min <= r.max) or (r.log and r.min <= 0):
             raise SciwmError(f"[params] {key}: need min <= max (and min > 0 with log), got {value}")
         return r
@@ -195,13 +207,19 @@ def _need(table: dict[str, Any], key: str, where: str) -> Any:
 def _only(table: dict[str, Any], allowed: set[str], where: str) -> None:
     extra = sorted(set(table) - allowed)
     if extra:
-        raise SciwmError(f"{where}: unknown key(s) {', '.join(extra)} (allowed: {', '.join(sorted(allowed))})")
+        raise SciwmError(
+            f"{where}: unknown key(s) {', '.join(extra)} (allowed: {', '.join(sorted(allowed))})"
+        )
 
 
 def _positive(table: dict[str, Any], key: str, default: float | None) -> float:
     value = table.get(key, default)
     if value is None:
         raise SciwmError(f"[time]: missing {key!r}")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 and math.isfinite(value)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (value > 0 and math.isfinite(value))
+    ):
         raise SciwmError(f"[time] {key} must be a positive number, got {value!r}")
     return float(value)

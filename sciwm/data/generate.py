@@ -27,7 +27,9 @@ from sciwm.errors import SciwmError
 from sciwm.ics import initial_condition
 from sciwm.pdes import family, make_solver
 
-SOLVER_NAME = "sciwm pseudo-spectral (Fourier, 2/3 dealiasing) + ETDRK4 (Kassam-Trefethen contour coefficients)"
+SOLVER_NAME = (
+    "sciwm pseudo-spectral (Fourier, 2/3 dealiasing) + ETDRK4 (Kassam-Trefethen contour coefficients)"
+)
 
 
 @dataclass
@@ -96,7 +98,9 @@ def _attrs(card: Card, split: str) -> dict:
 def _open_writer(card: Card, split: str, n: int, partial: Path, resume: bool) -> TrajectoryWriter:
     if partial.exists():
         if not resume:
-            raise SciwmError(f"{partial}: left by an interrupted run; pass --resume to continue it, or delete it")
+            raise SciwmError(
+                f"{partial}: left by an interrupted run; pass --resume to continue it, or delete it"
+            )
         writer = TrajectoryWriter.resume(partial)
         attrs = writer._f.attrs  # noqa: SLF001 - the writer's own file
         if attrs.get("card") != card.text or writer.n_expected != n:
@@ -144,8 +148,13 @@ def generate(
             raise SciwmError(f"{path}: exists; pass --resume to keep it, or delete it to generate again")
         writer = _open_writer(card, split, n, partial, resume)
         try:
-            bar = tqdm(total=n, initial=writer.n_written, desc=f"{card.name} {split}", unit="traj",
-                       disable=not progress)
+            bar = tqdm(
+                total=n,
+                initial=writer.n_written,
+                desc=f"{card.name} {split}",
+                unit="traj",
+                disable=not progress,
+            )
             for start in range(writer.n_written, n, batch):
                 t0 = time.perf_counter()
                 try:
@@ -172,7 +181,9 @@ def add_generate_parser(sub) -> None:  # noqa: ANN001 - argparse's private subpa
     p = sub.add_parser("generate", help="solve a dataset card into train/val/test trajectory files")
     p.add_argument("card", help="dataset card (TOML), e.g. datasets/ks1d.toml")
     p.add_argument("--out", required=True, help="output directory (one .h5 file per split)")
-    p.add_argument("--samples", type=int, help="training trajectories (val/test scaled alike); default: the card's")
+    p.add_argument(
+        "--samples", type=int, help="training trajectories (val/test scaled alike); default: the card's"
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--batch", type=int, default=64, help="trajectories solved together")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run, keep finished splits")
@@ -182,12 +193,21 @@ def add_generate_parser(sub) -> None:  # noqa: ANN001 - argparse's private subpa
 
 def _generate_command(args) -> None:  # noqa: ANN001
     card = Card.load(args.card)
-    stats = generate(card, args.out, samples=args.samples, device=_device(args.device), batch=args.batch,
-                     resume=args.resume, progress=not args.quiet)
+    stats = generate(
+        card,
+        args.out,
+        samples=args.samples,
+        device=_device(args.device),
+        batch=args.batch,
+        resume=args.resume,
+        progress=not args.quiet,
+    )
     if stats.trajectories:
         share = stats.solver_s / max(stats.total_s, 1e-12)
-        print(f"{card.name}: {stats.trajectories} trajectories in {stats.total_s:.1f} s "
-              f"({share:.0%} in the solver) -> {args.out}")
+        print(
+            f"{card.name}: {stats.trajectories} trajectories in {stats.total_s:.1f} s "
+            f"({share:.0%} in the solver) -> {args.out}"
+        )
     else:
         print(f"{card.name}: nothing to do, {args.out} is complete")
 

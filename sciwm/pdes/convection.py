@@ -16,12 +16,9 @@ class Convection1D(SpectralPDE):
 
     convection_coefficient: float = 1.0
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def multiplier(self) -> torch.Tensor:
         (k,) = self.k
-        g = -0.5j * self.convection_coefficient * k * self.mask
-        self._g = g.to(self.cdtype)
+        return -0.5j * self.convection_coefficient * k * self.mask
 
     def nonlinear(self, v: torch.Tensor) -> torch.Tensor:
-        u = torch.fft.irfft(v, n=self.grid.n[0])
-        return torch.fft.rfft(u * u) * self._g
+        return self.to_spectral(self.to_physical(v).square_())

@@ -26,10 +26,6 @@ class GrayScott(SpectralPDE):
     defaults = {"Du": 2e-5, "Dv": 1e-5, "F": 0.04, "k": 0.06}
     nonnegative = ("Du", "Dv", "F", "k")
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._mask = self.mask.to(self.cdtype)
-
     def linear(self) -> torch.Tensor:
         lap = self.laplacian()
         F, k = self.p("F"), self.p("k")
@@ -43,4 +39,7 @@ class GrayScott(SpectralPDE):
         r = u * w * w
         feed = self.params["F"].to(self.dtype).reshape(-1, 1, 1, 1)
         reaction = torch.cat([feed - r, r], dim=1)
-        return self.to_spectral(reaction) * self._mask
+        return self.to_spectral(reaction)
+
+    def multiplier(self) -> torch.Tensor:
+        return self.mask.to(torch.float64)

@@ -8,6 +8,7 @@ Conventions used everywhere in sciwm:
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -30,7 +31,10 @@ class Grid:
     length: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        n = tuple(int(v) for v in _as_tuple(self.n))
+        raw_n = _as_tuple(self.n)
+        if any(isinstance(v, bool) or int(v) != v for v in raw_n):
+            raise SciwmError(f"grid: n={raw_n} must be whole numbers of points")
+        n = tuple(int(v) for v in raw_n)
         length = tuple(float(v) for v in _as_tuple(self.length))
         if len(length) == 1 and len(n) > 1:
             length = length * len(n)
@@ -65,7 +69,9 @@ class Grid:
 
     def coords(self, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, ...]:
         """Grid-point positions per physical axis: `(x,)` or `(x, y)`, each 1D."""
-        return tuple(torch.arange(ni, dtype=dtype) * (li / ni) for ni, li in zip(self.n, self.length, strict=True))
+        return tuple(
+            torch.arange(ni, dtype=dtype) * (li / ni) for ni, li in zip(self.n, self.length, strict=True)
+        )
 
     def mesh(self, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, ...]:
         """Coordinates broadcast to `shape`: `(x,)` in 1D, `(x, y)` each `(n_y, n_x)` in 2D."""
@@ -143,8 +149,6 @@ def resample(u: torch.Tensor, shape: tuple[int, ...] | int) -> torch.Tensor:
 
 def _copy_blocks(out: torch.Tensor, src_t: torch.Tensor, idx: list, src: list, d: int) -> None:
     """Copy every combination of per-axis slice pairs from `src_t` into `out`."""
-    import itertools
-
     for combo in itertools.product(*[range(len(i)) for i in idx]):
         o = (...,) + tuple(idx[a][c] for a, c in enumerate(combo))
         s = (...,) + tuple(src[a][c] for a, c in enumerate(combo))

@@ -42,13 +42,14 @@ class NavierStokes2D(SpectralPDE):
             torch.broadcast_tensors(1j * ky * inv_k2, -1j * kx * inv_k2, 1j * kx + 0 * ky, 1j * ky + 0 * kx)
         )
         self._ops = ops.to(self.cdtype)
-        self._minus_mask = (-self.mask.to(torch.float64)).to(self.cdtype)
-        self._forcing = self._kolmogorov_forcing()
 
     def linear(self) -> torch.Tensor:
         return self.p("nu") * self.laplacian() - self.p("alpha")
 
-    def _kolmogorov_forcing(self) -> torch.Tensor | None:
+    def multiplier(self) -> torch.Tensor:
+        return -self.mask.to(torch.float64)
+
+    def forcing(self) -> torch.Tensor | None:
         amp = self.params["forcing_amplitude"]
         if not (amp != 0).any():
             return None
@@ -59,12 +60,9 @@ class NavierStokes2D(SpectralPDE):
         y = y.to(self.device)
         kf = (2 * torch.pi * m / self.grid.length[1]).reshape(-1, 1, 1, 1)
         f = amp.reshape(-1, 1, 1, 1) * kf * torch.cos(kf * y)
-        return (self.to_spectral(f) * self.mask).to(self.cdtype)
+        return self.to_spectral(f) * self.mask
 
     def nonlinear(self, v: torch.Tensor) -> torch.Tensor:
         phys = self.to_physical(v * self._ops)  # (batch, 4, ny, nx): u, v, w_x, w_y
-        adv = phys[:, 0:1] * phys[:, 2:3] + phys[:, 1:2] * phys[:, 3:4]
-        out = self.to_spectral(adv) * self._minus_mask
-        if self._forcing is not None:
-            out = out + self._forcing
-        return out
+        adv = torch.addcmul(phys[:, 0:1] * phys[:, 2:3], phys[:, 1:2], phys[:, 3:4])  # u w_x + v w_y
+        return self.to_spectral(adv)

@@ -1,0 +1,206 @@
+"""Solver throughput: sciwm against the fastest independent spectral solver we can install (exponax/JAX).
+
+Both solve the same problems, same CPU, same batch, ETDRK4, float32, 2/3 dealiasing, from the same
+initial batch, timed warm (first calls and JAX compilation excluded), median of repeats:
+
+- KS-1D:  u_t + u u_x + u_xx + u_xxxx = 0, L=100, N=256, dt=0.1, batch 64;
+- NS-2D:  w_t + (u·∇)w = nu Δw, [0, 2π)^2, N=128, nu=1e-3, dt=1e-3, batch 16.
+
+Printed per problem: sample-steps per second for both, their ratio, the FFT-only bound (the forward and
+inverse transforms a conventional pseudo-spectral ETDRK4 step needs, timed alone in torch: 4 x (irfft +
+rfft) for KS; 4 x (irfft2 of u, v, w_x, w_y + rfft2) for NS) with sciwm's fraction of it, and the max
+relative difference between the two solutions after the timed horizon.
+
+    make bench                 # creates .venv-bench (jax, exponax) on first use
+    .venv/bin/python benchmarks/solvers.py [--repeats 5] [--write]
+
+`--write` appends the rows, the command and the CPU model to benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sciwm.ics import initial_condition
+from sciwm.pdes import Grid, make_solver
+
+ROOT = Path(__file__).resolve().parent.parent
+PEER_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+
+PROBLEMS = {
+    "ks": dict(
+        pde="ks", grid=Grid(n=256, length=100.0), dt=0.1, params={}, batch=64, steps=200, ic="fourier"
+    ),
+    "ns": dict(
+        pde="ns2d",
+        grid=Grid(n=(128, 128), length=2 * math.pi),
+        dt=1e-3,
+        params={"nu": 1e-3},
+        batch=16,
+        steps=20,
+        ic="grf",
+    ),
+}
+
+
+def timed(fn: Callable[[], object], repeats: int) -> list[float]:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def fft_only(name: str, u0: torch.Tensor, steps: int, repeats: int) -> float:
+    """Sample-steps/s of the transforms alone (see module docstring), on the faster of all threads or one."""
+    threads = torch.get_num_threads()
+    best = _fft_only(name, u0, steps, repeats)
+    torch.set_num_threads(1)
+    best = max(best, _fft_only(name, u0, steps, repeats))
+    torch.set_num_threads(threads)
+    return best
+
+
+def _fft_only(name: str, u0: torch.Tensor, steps: int, repeats: int) -> float:
+    if name == "ks":
+        v = torch.fft.rfft(u0)
+
+        def run() -> None:
+            for _ in range(4 * steps):
+                torch.fft.rfft(torch.fft.irfft(v, n=u0.shape[-1]))
+    else:
+        v4 = torch.fft.rfft2(u0).repeat(1, 4, 1, 1)
+
+        def run() -> None:
+            for _ in range(4 * steps):
+                torch.fft.rfft2(torch.fft.irfft2(v4, s=u0.shape[-2:])[:, :1])
+
+    return u0.shape[0] * steps / statistics.median(timed(run, repeats))
+
+
+def peer(name: str, init: Path, steps: int, repeats: int, save: Path) -> dict | None:
+    if not PEER_PYTHON.exists():
+        return None
+    cmd = [
+        str(PEER_PYTHON),
+        str(ROOT / "benchmarks" / "peer_exponax.py"),
+        "--problem",
+        name,
+        "--batch",
+        str(int(np.load(init).shape[0])),
+        "--steps",
+        str(steps),
+        "--repeats",
+        str(repeats),
+        "--dtype",
+        "float32",
+        "--init",
+        str(init),
+        "--save",
+        str(save),
+    ]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def bench(name: str, repeats: int, tmp: Path) -> dict:
+    spec = PROBLEMS[name]
+    grid, batch, steps = spec["grid"], spec["batch"], spec["steps"]
+    u0 = initial_condition(spec["ic"], grid, range(batch)).float()
+    solver = make_solver(spec["pde"], grid, spec["dt"], spec["params"], dtype=torch.float32)
+    init, saved = tmp / f"{name}_init.npy", tmp / f"{name}_peer.npy"
+    np.save(init, u0.numpy())
+    ours = timed(lambda: solver.advance(u0, steps), repeats)
+    theirs = peer(name, init, steps, repeats, saved)
+    ours += timed(lambda: solver.advance(u0, steps), repeats)  # bracket the peer's run
+    rate = batch * steps / statistics.median(ours)
+    row = {
+        "problem": name,
+        "batch": batch,
+        "steps": steps,
+        "sciwm": rate,
+        "sciwm_spread": [batch * steps / max(ours), batch * steps / min(ours)],
+        "fft_only": fft_only(name, u0, steps, repeats),
+    }
+    if theirs is not None:
+        ref = np.load(saved)
+        mine = solver.advance(u0, steps).numpy()
+        row.update(
+            peer=theirs["peer"],
+            peer_rate=theirs["sample_steps_per_s_median"],
+            ratio=rate / theirs["sample_steps_per_s_median"],
+            max_rel_diff=float(np.abs(mine - ref).max() / np.abs(ref).max()),
+        )
+    return row
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def format_row(r: dict) -> str:
+    peer_rate = f"{r['peer_rate']:,.0f}" if "peer_rate" in r else "n/a"
+    ratio = f"**{r['ratio']:.2f}**" if "ratio" in r else "n/a"
+    diff = f"{r['max_rel_diff']:.1e}" if "max_rel_diff" in r else "n/a"
+    return (
+        f"| {r['problem']} | {r['batch']} | {r['sciwm']:,.0f} ({r['sciwm_spread'][0]:,.0f}–"
+        f"{r['sciwm_spread'][1]:,.0f}) | {peer_rate} | {ratio} | {r['fft_only']:,.0f} | "
+        f"{r['sciwm'] / r['fft_only']:.0%} | {diff} |"
+    )
+
+
+HEADER = (
+    "| problem | batch | sciwm sample-steps/s (min–max) | exponax sample-steps/s | ratio | "
+    "FFT-only bound | of bound | max rel. diff |\n|---|---|---|---|---|---|---|---|"
+)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--problems", default="ks,ns")
+    ap.add_argument("--write", action="store_true", help="append the rows to benchmarks/RESULTS.md")
+    args = ap.parse_args()
+    if not PEER_PYTHON.exists():
+        print(
+            "note: .venv-bench missing, so no peer; `make bench` creates it (jax + exponax)", file=sys.stderr
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [bench(name, args.repeats, Path(tmp)) for name in args.problems.split(",")]
+    peer_name = next((r["peer"] for r in rows if "peer" in r), "none")
+    meta = (
+        f"CPU: {cpu_model()} ({torch.get_num_threads()} torch threads); torch {torch.__version__}; "
+        f"peer: {peer_name}; float32"
+    )
+    table = "\n".join([HEADER, *map(format_row, rows)])
+    print(meta)
+    print(table)
+    if args.write:
+        cmd = "python benchmarks/solvers.py " + " ".join(sys.argv[1:])
+        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
+            f.write(f"\n### Solvers, {time.strftime('%Y-%m-%d')}\n\n`{cmd.strip()}`  \n{meta}\n\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()

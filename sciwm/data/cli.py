@@ -1,0 +1,79 @@
+"""Data commands for the `sciwm` CLI: info, convert, plot (and generate, once sciwm.data.generate exists)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sciwm.errors import SciwmError
+
+
+def parse_dims(text: str | None) -> dict[str, str] | None:
+    """`sample=member,x=lon` -> {"sample": "member", "x": "lon"}."""
+    if not text:
+        return None
+    try:
+        return dict(item.split("=", 1) for item in text.split(","))
+    except ValueError:
+        msg = f"--dims {text!r}: expected OURS=THEIRS pairs, comma-separated, e.g. time=t,x=lon"
+        raise SciwmError(msg) from None
+
+
+def _info(args: argparse.Namespace) -> None:
+    from sciwm.data.conversion import info
+
+    print(info(args.file, dims=parse_dims(args.dims), check=not args.quick))
+
+
+def _convert(args: argparse.Namespace) -> None:
+    from sciwm.data.conversion import convert
+
+    dst = Path(args.out)
+    if dst.exists() and not args.force:
+        raise SciwmError(f"{dst} exists; pass --force to overwrite it")
+    print(convert(args.inp, dst, dims=parse_dims(args.dims)))
+
+
+def _plot(args: argparse.Namespace) -> None:
+    from sciwm.data.reading import open
+    from sciwm.plots import plot_trajectory
+
+    ds = open(args.file, dims=parse_dims(args.dims), allow_incomplete=True)
+    out = Path(args.out or Path(args.file).with_suffix(f".sample{args.sample}.png").name)
+    plot_trajectory(ds, sample=args.sample).savefig(out, dpi=120)
+    print(out)
+
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    """Hook: sciwm.data.generate registers `generate` itself through `add_generate_parser(sub)`."""
+    try:
+        from sciwm.data.generate import add_generate_parser
+    except ImportError:
+        return
+    add_generate_parser(sub)
+
+
+def add_data_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register `info`, `convert`, `plot` (and `generate` when available) on the sciwm subparsers."""
+    _add_generate(sub)
+    dims_help = "dim names when not guessed, OURS=THEIRS pairs, e.g. sample=member,time=t,x=lon"
+
+    p = sub.add_parser("info", help="one-screen summary of a trajectory file (any readable format)")
+    p.add_argument("file")
+    p.add_argument("--dims", help=dims_help)
+    p.add_argument("--quick", action="store_true", help="skip the scan for NaN/inf frames")
+    p.set_defaults(func=_info)
+
+    p = sub.add_parser("convert", help="write PDEBench / Well / NetCDF / Zarr data as a sciwm file")
+    p.add_argument("inp", metavar="IN")
+    p.add_argument("out", metavar="OUT")
+    p.add_argument("--dims", help=dims_help)
+    p.add_argument("--force", action="store_true", help="overwrite OUT")
+    p.set_defaults(func=_convert)
+
+    p = sub.add_parser("plot", help="plot one trajectory: space-time diagram (1D) or snapshots (2D)")
+    p.add_argument("file")
+    p.add_argument("--out", help="PNG path (default: FILE.sample<i>.png in the current directory)")
+    p.add_argument("--sample", type=int, default=0)
+    p.add_argument("--dims", help=dims_help)
+    p.set_defaults(func=_plot)
