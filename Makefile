@@ -27,13 +27,21 @@ demo: $(STAMP)
 	@echo "demo: data in $(DEMO)/ks1d/, picture in $(DEMO)/ks1d/train.png"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --durations=15
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check sciwm tests benchmarks
 
-bench: $(STAMP)
+# The independent peer (exponax on JAX) lives in its own venv so JAX never enters sciwm's.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed:
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet "jax[cpu]" exponax numpy
+	touch $@
+
+bench: $(STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python benchmarks/solvers.py
+	$(BIN)/python benchmarks/data.py
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(DEMO) .pytest_cache

@@ -17,6 +17,8 @@ from sciwm.errors import SciwmError
 
 def build_parser() -> argparse.ArgumentParser:
     from sciwm.data.cli import add_data_parsers
+    from sciwm.eval_cli import add_eval_parser
+    from sciwm.train_cli import add_train_parsers
 
     parser = argparse.ArgumentParser(
         prog="sciwm",
@@ -25,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sciwm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_data_parsers(sub)
+    add_train_parsers(sub)
+    add_eval_parser(sub)
     return parser
 
 

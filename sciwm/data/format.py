@@ -154,6 +154,11 @@ class TrajectoryWriter:
         """The file's global attributes (read-only copy), e.g. to check `card` before resuming."""
         return {k: _scalar(v) for k, v in self._f.attrs.items()}
 
+    def set_attrs(self, **attrs: Any) -> None:
+        """Add or change global attributes (e.g. a summary known only at the end, before `finish`)."""
+        for key, value in attrs.items():
+            self._f.attrs[key] = _coerce_attr(value)
+
     # ---- writing ----------------------------------------------------------------------------
     @property
     def n_written(self) -> int:

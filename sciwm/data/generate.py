@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5netcdf
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -95,6 +96,11 @@ def _attrs(card: Card, split: str) -> dict:
     }
 
 
+def _same_run(attrs: dict, card: Card, n: int) -> bool:
+    """Whether a file's attributes say it was made from `card` with `n` samples."""
+    return attrs.get("card") == card.text and int(np.asarray(attrs.get("n_expected", -1)).reshape(-1)[0]) == n
+
+
 def _open_writer(card: Card, split: str, n: int, partial: Path, resume: bool) -> TrajectoryWriter:
     if partial.exists():
         if not resume:
@@ -102,8 +108,7 @@ def _open_writer(card: Card, split: str, n: int, partial: Path, resume: bool) ->
                 f"{partial}: left by an interrupted run; pass --resume to continue it, or delete it"
             )
         writer = TrajectoryWriter.resume(partial)
-        attrs = writer._f.attrs  # noqa: SLF001 - the writer's own file
-        if attrs.get("card") != card.text or writer.n_expected != n:
+        if not _same_run(writer.attrs, card, n):
             writer.close()
             raise SciwmError(f"{partial}: made from another card or sample count; delete it to start again")
         return writer
@@ -143,9 +148,12 @@ def generate(
         if n == 0:
             continue
         if path.exists():
-            if resume:
-                continue
-            raise SciwmError(f"{path}: exists; pass --resume to keep it, or delete it to generate again")
+            if not resume:
+                raise SciwmError(f"{path}: exists; pass --resume to keep it, or delete it to generate again")
+            with h5netcdf.File(path, "r") as f:
+                if not _same_run(dict(f.attrs), card, n):
+                    raise SciwmError(f"{path}: made from another card or sample count; delete it to start again")
+            continue
         writer = _open_writer(card, split, n, partial, resume)
         try:
             bar = tqdm(

@@ -110,9 +110,10 @@ class Windows(Dataset):
                 raise SciwmError(f"{self.path}: no field(s) {missing}; the file has {all_fields}")
             self.params = [n for n, r in roles.items() if r == "param"]
             self.n_samples, self.n_time, *self.grid = f[self.fields[0]].shape
-            self._param_values = np.stack([f[p][:] for p in self.params], axis=1).astype(np.float32) \
+            self.param_values = np.stack([f[p][:] for p in self.params], axis=1).astype(np.float32) \
                 if self.params else np.zeros((self.n_samples, 0), np.float32)
             self.has_action = "action" in f
+            self.action_size = int(np.prod(f["action"].shape[2:])) if self.has_action else 0
 
     def _load_stats(self, stats: FieldStats | str | Path | None, split: str | None) -> FieldStats:
         if isinstance(stats, FieldStats):
@@ -135,14 +136,26 @@ class Windows(Dataset):
     def __len__(self) -> int:
         return len(self.samples) * len(self.starts)
 
-    def _h5(self) -> h5py.File:
-        """The file, opened once per process (a handle inherited through fork is not reused)."""
+    def _h5(self) -> dict[str, h5py.Dataset]:
+        """The file's variables, opened once per process (a handle inherited through fork is not reused).
+        Datasets stay open: a fresh `f[name]` per read costs ~50 us and drops HDF5's chunk cache."""
         if self._file is None or self._pid != os.getpid():
             self._file, self._pid = h5py.File(self.path, "r"), os.getpid()
-        return self._file
+            self._vars = {n: self._file[n] for n in [*self.fields, *(["action"] if self.has_action else [])]}
+        return self._vars
+
+    def _norm_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std of `self.stats` as float32 arrays shaped (C, 1, ...), cached per stats object."""
+        cached = getattr(self, "_norm", None)
+        if cached is None or cached[0] is not self.stats:
+            shape = (len(self.stats.fields),) + (1,) * self.stats.grid_ndim
+            mean, std = (np.asarray(v, np.float32).reshape(shape) for v in (self.stats.mean, self.stats.std))
+            cached = (self.stats, mean, std)
+            self._norm = cached
+        return cached[1], cached[2]
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_file": None, "_pid": None}
+        return {**self.__dict__, "_file": None, "_pid": None, "_vars": None}
 
     def __getitem__(self, i: int) -> WindowBatch:
         if not 0 <= i < len(self):
@@ -151,11 +164,13 @@ class Windows(Dataset):
         t0 = int(self.starts[i % len(self.starts)])
         t1 = t0 + self.history + self.future
         f = self._h5()
-        frames = torch.from_numpy(np.stack([f[n][s, t0:t1] for n in self.fields], axis=1).astype(np.float32))
+        frames = np.stack([f[n][s, t0:t1] for n in self.fields], axis=1).astype(np.float32, copy=False)
         if self.stats is not None:
-            frames = self.stats.normalize(frames)
+            mean, std = self._norm_arrays()
+            frames = (frames - mean) / std  # as FieldStats.normalize, in numpy: ~20 us less per window
+        frames = torch.from_numpy(frames)
         action = torch.from_numpy(np.asarray(f["action"][s, t0:t1], np.float32)) if self.has_action \
             else torch.zeros(t1 - t0, 0)
-        params = torch.from_numpy(self._param_values[s])
+        params = torch.from_numpy(self.param_values[s])
         k = self.history
         return WindowBatch(frames[:k], frames[k:], params, action, torch.tensor(s), torch.tensor(t0))

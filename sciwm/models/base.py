@@ -1,0 +1,61 @@
+"""`Surrogate`: the interface every model keeps, and the checks of its inputs."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from sciwm.errors import SciwmError
+from sciwm.models.config import DataSpec, ModelConfig
+
+
+class Surrogate(nn.Module):
+    """A one-step surrogate: k normalised frames (+ params, action) -> the next frame.
+
+    Subclasses implement `forward(history, params, action)`: history (B, k, C, *grid) -> (B, C, *grid).
+    Latent models (`latent = True`) also implement `encode`, `decode` and `step_latent`.
+    """
+
+    latent: bool = False
+
+    def __init__(self, cfg: ModelConfig, spec: DataSpec) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.spec = spec
+
+    @property
+    def film(self) -> bool:
+        """Whether params enter by FiLM (else as constant channels)."""
+        return self.cfg.conditioning == "film" and self.spec.n_params > 0
+
+    def n_values(self) -> int:
+        """How many constant input channels params and actions add."""
+        return self.spec.n_action + (0 if self.film else self.spec.n_params)
+
+    def check_history(self, history: Tensor) -> None:
+        """history must be (B, k, C, *grid) with the spec's k, C and number of spatial dims."""
+        s = self.spec
+        if history.ndim != 3 + s.ndim or history.shape[1:3] != (s.history, s.channels):
+            raise SciwmError(
+                f"{self.cfg.name}: history must be (B, k={s.history}, C={s.channels}, *grid) with "
+                f"{s.ndim} spatial dim(s), got {tuple(history.shape)}"
+            )
+
+    def check_conditions(self, like: Tensor, params: Tensor | None, action: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Validate params (B, P) and action (B, A) or (B, *action_shape); return both as (B, n), n may be 0.
+
+        `like` is the history (B, ...): it gives the batch size, device and dtype of the empty results.
+        The trainer's empty tensors (B, 0) are accepted where the spec has no params or actions.
+        """
+        batch = like.shape[0]
+        out = []
+        for name, value, n in (("params", params, self.spec.n_params), ("action", action, self.spec.n_action)):
+            if value is None or (n == 0 and value.numel() == 0):
+                if n > 0:
+                    raise SciwmError(f"{self.cfg.name}: the data spec has {n} {name} value(s); pass {name}=(B, {n})")
+                out.append(like.new_zeros(batch, 0))
+                continue
+            value = value.reshape(batch, -1).to(like.dtype)
+            if value.shape[1] != n:
+                raise SciwmError(f"{self.cfg.name}: {name} must have {n} value(s) per sample, got {value.shape[1]}")
+            out.append(value)
+        return out[0], out[1]

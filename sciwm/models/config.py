@@ -1,0 +1,80 @@
+"""What the data looks like (`DataSpec`) and how a surrogate is built (`ModelConfig`).
+
+`ModelConfig` is the `[model]` table of a training config: flat, frozen, every default visible here.
+Load it with `ModelConfig.from_dict(tomllib.loads(text)["model"])`, which refuses unknown keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from sciwm.errors import SciwmError
+
+CONDITIONINGS = ("channels", "film")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What the data looks like; built by the trainer from a `Windows` dataset."""
+
+    channels: int  # C, physical fields stacked as channels
+    grid: tuple[int, ...]  # (nx,) or (ny, nx)
+    history: int  # k frames of input
+    n_params: int = 0  # P per-trajectory parameters (e.g. viscosity), already normalised
+    n_action: int = 0  # A per-step action values (flattened), 0 if none
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "grid", tuple(int(n) for n in self.grid))
+        if len(self.grid) not in (1, 2):
+            raise SciwmError(f"DataSpec: grid must be (nx,) or (ny, nx), got {self.grid}")
+        for key in ("channels", "history"):
+            if getattr(self, key) < 1:
+                raise SciwmError(f"DataSpec: {key} must be >= 1, got {getattr(self, key)}")
+        for key in ("n_params", "n_action"):
+            if getattr(self, key) < 0:
+                raise SciwmError(f"DataSpec: {key} must be >= 0, got {getattr(self, key)}")
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dimensions (1 or 2)."""
+        return len(self.grid)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The `[model]` table. Field-space models: fno, tfno, unet; latent model: latent_fno."""
+
+    name: str = "fno"  # "fno" | "tfno" | "unet" | "latent_fno"
+    width: int = 64  # hidden channels (FNO width; U-Net and autoencoder channels at full resolution)
+    modes: int = 16  # Fourier modes per dim: wavenumbers |k| < modes are kept (clipped to grid//2)
+    layers: int = 4  # FNO blocks; U-Net resolution levels
+    residual: bool = True  # predict u_{t+1} = u_t + net(...) (latent models: z_{t+1} = z_t + net(...))
+    conditioning: str = "channels"  # params as extra input channels | "film": per-layer scale/shift
+    latent_channels: int = 16  # latent models: channels of the latent grid
+    latent_downsample: int = 4  # latent models: spatial compression factor per dim (a power of 2)
+    positional: bool = False  # append periodic sin/cos(2 pi x / L) channels; off = translation-equivariant
+    rank: float = 0.1  # tfno: Tucker rank as a fraction of the dense spectral weights
+
+    def __post_init__(self) -> None:
+        if self.conditioning not in CONDITIONINGS:
+            raise SciwmError(f"model.conditioning: unknown {self.conditioning!r}; use one of {list(CONDITIONINGS)}")
+        for key in ("width", "modes", "layers", "latent_channels", "latent_downsample"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SciwmError(f"model.{key} must be a whole number >= 1, got {value!r}")
+        d = self.latent_downsample
+        if d & (d - 1):
+            raise SciwmError(f"model.latent_downsample must be a power of 2 (1, 2, 4, 8, ...), got {d}")
+        if not 0.0 < self.rank <= 1.0:
+            raise SciwmError(f"model.rank must be in (0, 1], got {self.rank}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """A config from a TOML table; unknown keys are an error (a typo must not silently fall back)."""
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise SciwmError(f"[model]: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        return cls(**d)

@@ -1,0 +1,97 @@
+"""Field-space Fourier neural operators (`fno`, `tfno`) built on `neuralop.models.FNO` / `TFNO`.
+
+Input: the k history frames flattened into k*C channels, then actions (and params, with
+conditioning="channels") as constant channels, then optional periodic position channels.
+neuralop's own positional embedding (a linear ramp on [0, 1], not periodic) is always off.
+`modes` counts wavenumbers |k| < modes per dim (the original FNO convention); neuralop counts
+modes of both signs, so it receives n_modes = 2 * modes - 1 per dim, with modes clipped to n // 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from neuralop.models import FNO, TFNO
+from torch import Tensor, nn
+
+from sciwm.models.base import Surrogate
+from sciwm.models.conditioning import FiLM, input_channels, modulate, n_input_channels
+from sciwm.models.config import DataSpec, ModelConfig
+
+
+def neuralop_modes(modes: int, grid: Sequence[int]) -> tuple[int, ...]:
+    """sciwm `modes` (|k| < modes, clipped to n // 2) -> neuralop n_modes (modes of both signs)."""
+    return tuple(2 * max(1, min(modes, n // 2)) - 1 for n in grid)
+
+
+class FNOCore(nn.Module):
+    """neuralop FNO (lifting -> blocks -> projection) with optional FiLM after each block.
+
+    x (B, in_channels, *grid) [+ film_params (B, P)] -> (B, out_channels, *grid).
+    The FNO's own forward is bypassed only to reach between its blocks; its submodules are used as is.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, grid: Sequence[int], cfg: ModelConfig,
+        n_film: int = 0, factorized: bool = False,
+    ) -> None:
+        super().__init__()
+        kind, extra = (TFNO, {"rank": cfg.rank}) if factorized else (FNO, {})
+        self.fno = kind(
+            n_modes=neuralop_modes(cfg.modes, grid), in_channels=in_channels, out_channels=out_channels,
+            hidden_channels=cfg.width, n_layers=cfg.layers, positional_embedding=None, **extra,
+        )
+        self.film = FiLM(n_film, [cfg.width] * cfg.layers, hidden=cfg.width) if n_film else None
+
+    @property
+    def output_layer(self) -> nn.Module:
+        """The last layer (a 1x1 conv); zero it and the core outputs exactly 0."""
+        return self.fno.projection.fcs[-1]
+
+    def state_dict(self, *args, **kwargs) -> dict[str, Tensor]:
+        """Tensors only: neuralop adds a `_metadata` entry (its init kwargs, functions included) that
+        `torch.load(weights_only=True)` refuses and `load_state_dict` of an enclosing module rejects."""
+        state = super().state_dict(*args, **kwargs)
+        state.pop("_metadata", None)
+        return state
+
+    def forward(self, x: Tensor, film_params: Tensor | None = None) -> Tensor:
+        """x (B, in_channels, *grid), film_params (B, P) or None -> (B, out_channels, *grid)."""
+        mods = self.film(film_params) if self.film is not None else [None] * self.fno.n_layers
+        h = self.fno.lifting(x)
+        for i, mod in enumerate(mods):
+            h = modulate(self.fno.fno_blocks(h, i), mod)
+        return self.fno.projection(h)
+
+
+class FNOSurrogate(Surrogate):
+    """Field-space FNO: history (B, k, C, *grid) -> next frame (B, C, *grid), residual by default.
+
+    Works at any grid with the spec's number of dims (modes are clipped at build time, for spec.grid).
+    """
+
+    factorized = False
+
+    def __init__(self, cfg: ModelConfig, spec: DataSpec) -> None:
+        super().__init__(cfg, spec)
+        n_in = n_input_channels(spec.history, spec.channels, self.n_values(), spec.ndim, cfg.positional)
+        n_film = spec.n_params if self.film else 0
+        self.core = FNOCore(n_in, spec.channels, spec.grid, cfg, n_film=n_film, factorized=self.factorized)
+
+    @property
+    def output_layer(self) -> nn.Module:
+        return self.core.output_layer
+
+    def forward(self, history: Tensor, params: Tensor | None = None, action: Tensor | None = None) -> Tensor:
+        """history (B, k, C, *grid), params (B, P), action (B, A) -> next frame (B, C, *grid)."""
+        self.check_history(history)
+        params, action = self.check_conditions(history, params, action)
+        values = [action] if self.film else [params, action]
+        y = self.core(input_channels(history, values, self.cfg.positional), params if self.film else None)
+        return history[:, -1] + y if self.cfg.residual else y
+
+
+class TFNOSurrogate(FNOSurrogate):
+    """FNO with Tucker-factorised spectral weights (neuralop TFNO); `cfg.rank` sets their size."""
+
+    factorized = True

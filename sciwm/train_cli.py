@@ -1,0 +1,56 @@
+"""`sciwm train` and `sciwm rollout`."""
+
+from __future__ import annotations
+
+import argparse
+
+from sciwm.errors import SciwmError
+
+
+def _device(name: str) -> str:
+    import torch
+
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise SciwmError(f"--device {name!r}: not a device name (cpu, cuda, cuda:0, ...)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SciwmError(f"--device {name}: CUDA is not available on this machine")
+    return name
+
+
+def _train(args: argparse.Namespace) -> None:
+    from sciwm.runconfig import RunConfig
+    from sciwm.train import train
+
+    cfg = RunConfig.load(args.config, args.set or [])
+    path = train(cfg, args.out, resume=args.resume, device=_device(args.device), progress=not args.quiet)
+    print(f"checkpoint: {path}")
+
+
+def _rollout(args: argparse.Namespace) -> None:
+    from sciwm.rollout import rollout_file, summary_line
+
+    summary = rollout_file(args.run, args.data, args.steps, args.out, device=_device(args.device),
+                           batch=args.batch)
+    print(summary_line(summary))
+
+
+def add_train_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a surrogate from a config (TOML) into a run directory")
+    p.add_argument("config", help="training config, e.g. sciwm/configs/ks1d.toml")
+    p.add_argument("--out", required=True, help="run directory (config.toml, metrics.csv, checkpoint.pt)")
+    p.add_argument("--set", action="append", metavar="TABLE.KEY=VALUE", help="override a config value")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("rollout", help="autoregressive prediction of every trajectory of a data file")
+    p.add_argument("run", help="run directory (or its checkpoint.pt)")
+    p.add_argument("--data", required=True, help="trajectory file whose first frames start the rollouts")
+    p.add_argument("--steps", type=int, required=True, help="predicted steps (frames) per trajectory")
+    p.add_argument("--out", required=True, help="prediction file (trajectory format)")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_rollout)
