@@ -7,6 +7,7 @@
     [ic]      kind = "fourier"  (+ options of sciwm.ics.<kind>, e.g. modes = 8)
     [time]    dt = 0.1  save_every = 1.0  burn_in = 100.0  frames = 201  precision = "float64"
     [splits]  train = 256  val = 32  test = 32  seed = 0
+    [forcing] modes = [1, 2, 3]  scale = 0.5  control_every = 1.0  kind = "uniform"   # optional: actions
 
 Every key is checked: an unknown PDE, parameter, section or key, or a time that is not a whole number
 of steps, is refused with one line that names it.
@@ -24,11 +25,12 @@ import numpy as np
 import torch
 
 from sciwm.errors import SciwmError
+from sciwm.forcing import ACTION_KINDS, ModalForcing, random_actions
 from sciwm.ics import INITIAL_CONDITIONS, initial_condition
 from sciwm.pdes import Grid, family
 
 SPLITS = ("train", "val", "test")
-_SECTIONS = {"name", "pde", "description", "domain", "params", "ic", "time", "splits"}
+_SECTIONS = {"name", "pde", "description", "domain", "params", "ic", "time", "splits", "forcing"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,22 @@ class ParamRange:
         lo, hi = (math.log(self.min), math.log(self.max)) if self.log else (self.min, self.max)
         value = rng.uniform(lo, hi)
         return math.exp(value) if self.log else value
+
+
+@dataclass(frozen=True)
+class ForcingSpec:
+    """The `[forcing]` table: actions are amplitudes of Fourier modes (`sciwm.forcing.ModalForcing`).
+
+    `modes`: wave vectors; `scale`: actions lie in `[-scale, scale]`; `control_every`: how long an
+    action lasts, a whole multiple of `save_every` (default: `save_every`, a new action every frame);
+    `kind`: `uniform` (i.i.d.) or `ar1` (same marginal, lag-one correlation `correlation`).
+    """
+
+    modes: tuple[tuple[int, ...], ...]
+    scale: float
+    control_every: float
+    kind: str = "uniform"
+    correlation: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +81,7 @@ class Card:
     seed: int
     precision: str = "float64"
     text: str = field(default="", repr=False)
+    forcing: ForcingSpec | None = None
 
     # --- derived --------------------------------------------------------------------------
     @property
@@ -94,6 +113,50 @@ class Card:
         """Per-trajectory parameter values for the trajectory with `seed`."""
         rng = np.random.default_rng([seed, 1])
         return {k: v.sample(rng) for k, v in self.params.items() if isinstance(v, ParamRange)}
+
+    # --- actions (cards with [forcing]) -----------------------------------------------------
+    @property
+    def frames_per_action(self) -> int:
+        """Frames an action lasts: `control_every / save_every`."""
+        if self.forcing is None:
+            raise SciwmError(f"card {self.name} has no [forcing] table")
+        k = round(self.forcing.control_every / self.save_every)
+        if k < 1 or abs(k * self.save_every - self.forcing.control_every) > 1e-9 * self.forcing.control_every:
+            raise SciwmError(
+                f"[forcing] control_every={self.forcing.control_every} must be a whole multiple of "
+                f"save_every={self.save_every} (actions are stored once per frame)"
+            )
+        return k
+
+    def modal_forcing(self) -> ModalForcing:
+        """The map from actions `(B, A)` to forcing fields `(B, 1, *grid.shape)`."""
+        if self.forcing is None:
+            raise SciwmError(f"card {self.name} has no [forcing] table")
+        return ModalForcing(self.grid, self.forcing.modes)
+
+    def draw_actions(self, seed: int) -> np.ndarray:
+        """The action sequence `(frames, A)` float32 of the trajectory with `seed`; `action[t]` acts
+        from frame t to t + 1 (the last one, never applied, continues the sequence). Drawn in float64
+        from `default_rng([seed, 2])` and rounded to float32, the precision files store, so that
+        the stored actions reproduce the solve exactly."""
+        spec, k = self.forcing, self.frames_per_action
+        size = 2 * len(spec.modes)
+        a = random_actions([seed, 2], -(-self.frames // k), size, spec.scale, spec.kind, spec.correlation)
+        return np.repeat(a, k, axis=0)[: self.frames].astype(np.float32)
+
+    def forcing_attr(self) -> dict[str, Any]:
+        """The files' `forcing` attribute: what rebuilds the forcing (`ModalForcing.from_json`) and
+        how the actions were drawn."""
+        spec = self.forcing
+        return {
+            **self.modal_forcing().to_dict(),
+            "field": family(self.pde).fields[0],
+            "scale": spec.scale,
+            "kind": spec.kind,
+            "correlation": spec.correlation,
+            "control_every": spec.control_every,
+            "timing": "action[t] acts from frame t to frame t+1; the last frame's action is never applied",
+        }
 
     # --- loading --------------------------------------------------------------------------
     @classmethod
@@ -154,12 +217,39 @@ def _parse(raw: dict[str, Any], text: str) -> Card:
     splits = {s: int(splits_t.get(s, 0)) for s in SPLITS}
     if splits["train"] < 1 or any(v < 0 for v in splits.values()):
         raise SciwmError(f"[splits] needs train >= 1 and no negative counts, got {splits}")
+    forcing = _forcing(raw["forcing"], grid, save_every, pde) if "forcing" in raw else None
     card = Card(
-        name, pde_name, grid, params, kind, ic, dt, save_every, burn_in, frames, splits, seed, precision, text
+        name, pde_name, grid, params, kind, ic, dt, save_every, burn_in, frames, splits, seed, precision, text,
+        forcing,
     )
     card.steps_per_frame, card.burn_in_steps  # noqa: B018 - validate now, not mid-generation
+    if forcing is not None:
+        card.frames_per_action  # noqa: B018
     _check_model(card)
     return card
+
+
+def _forcing(table: Any, grid: Grid, save_every: float, pde: type) -> ForcingSpec:
+    if not isinstance(table, dict):
+        raise SciwmError("[forcing] must be a table")
+    _only(table, {"modes", "scale", "control_every", "kind", "correlation"}, "[forcing]")
+    if len(pde.fields) != 1:
+        raise SciwmError(f"[forcing]: {pde.name} has fields {', '.join(pde.fields)}; forcing acts on one-field PDEs")
+    modes = _need(table, "modes", "[forcing]")
+    if not isinstance(modes, list):
+        raise SciwmError(f"[forcing] modes: give a list, e.g. [1, 2, 3] or [[1, 0], [0, 1]], got {modes!r}")
+    modes = ModalForcing(grid, modes).modes  # checks them: dimension, zero, repeats, 2/3 dealiasing
+    scale = _number(table, "scale", None, "[forcing]")
+    control_every = _number(table, "control_every", save_every, "[forcing]")
+    kind = table.get("kind", "uniform")
+    if kind not in ACTION_KINDS:
+        raise SciwmError(f"[forcing] kind {kind!r} unknown; known: {', '.join(ACTION_KINDS)}")
+    if "correlation" in table and kind != "ar1":
+        raise SciwmError(f"[forcing] correlation is for kind = 'ar1', not {kind!r}")
+    correlation = table.get("correlation", 0.9 if kind == "ar1" else 0.0)
+    if isinstance(correlation, bool) or not isinstance(correlation, (int, float)) or not 0 <= correlation < 1:
+        raise SciwmError(f"[forcing] correlation must be a number in [0, 1), got {correlation!r}")
+    return ForcingSpec(modes, scale, control_every, str(kind), float(correlation))
 
 
 def _check_model(card: Card) -> None:
@@ -213,13 +303,18 @@ def _only(table: dict[str, Any], allowed: set[str], where: str) -> None:
 
 
 def _positive(table: dict[str, Any], key: str, default: float | None) -> float:
+    return _number(table, key, default, "[time]")
+
+
+def _number(table: dict[str, Any], key: str, default: float | None, where: str) -> float:
+    """A positive finite number `table[key]` (or `default`); refused with a line naming `where` and `key`."""
     value = table.get(key, default)
     if value is None:
-        raise SciwmError(f"[time]: missing {key!r}")
+        raise SciwmError(f"{where}: missing {key!r}")
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not (value > 0 and math.isfinite(value))
     ):
-        raise SciwmError(f"[time] {key} must be a positive number, got {value!r}")
+        raise SciwmError(f"{where} {key} must be a positive number, got {value!r}")
     return float(value)

@@ -6,6 +6,10 @@ whatever the batch size, the device count, or an interruption and `--resume` in 
 Files are written as `<split>.h5.partial`, committed batch by batch, and renamed to `<split>.h5` only
 when complete: an interrupted run loses at most the batch in flight and never leaves a file that looks
 complete. `resume=True` continues a partial file and keeps finished ones.
+
+Cards with a `[forcing]` table also store actions `(sample, time, A)`: trajectory `i` draws its
+sequence from its own seed (`Card.draw_actions`), and frame t+1 is `solver.advance(frame t,
+steps_per_frame, forcing=F(action[t]))` with `F = Card.modal_forcing()`; the burn-in is unforced.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from sciwm.data.card import Card
 from sciwm.data.format import TrajectoryWriter
 from sciwm.errors import SciwmError
 from sciwm.ics import initial_condition
-from sciwm.pdes import family, make_solver
+from sciwm.pdes import Solver, family, make_solver
 
 SOLVER_NAME = (
     "sciwm pseudo-spectral (Fourier, 2/3 dealiasing) + ETDRK4 (Kassam-Trefethen contour coefficients)"
@@ -67,11 +71,30 @@ def solve_batch(card: Card, split: str, indices: range, device: str = "cpu") -> 
         params = {k: v.repeat(2) if isinstance(v, torch.Tensor) else v for k, v in params.items()}
     solver = make_solver(card.pde, card.grid, card.dt, params, device=device, dtype=card.dtype)
     u = solver.advance(u0, card.burn_in_steps)
-    traj = solver.rollout(u, card.frames, card.steps_per_frame)[: len(seeds)].cpu().numpy()
+    if card.forcing is None:
+        traj = solver.rollout(u, card.frames, card.steps_per_frame)
+    else:
+        actions = np.stack([card.draw_actions(s) for s in seeds])
+        traj = forced_rollout(card, solver, u, np.concatenate([actions] * 2) if pad else actions)
+    traj = traj[: len(seeds)].cpu().numpy()
     out = {name: traj[:, :, c] for c, name in enumerate(pde.fields)}
     out.update({k: np.array([d[k] for d in draws]) for k in card.sampled_params})
     out["seed"] = np.array(seeds, dtype=np.int64)
     return out
+
+
+def forced_rollout(card: Card, solver: Solver, u: torch.Tensor, actions: np.ndarray) -> torch.Tensor:
+    """Frames `(b, T, C, *grid)` from `u: (b, C, *grid)` under `actions: (b, T, A)`: frame 0 is `u`,
+    frame t+1 is `solver.advance(frame t, steps_per_frame, forcing=card.modal_forcing()(action[:, t]))`."""
+    forcing = card.modal_forcing()
+    frames = [u]
+    for t in range(card.frames - 1):
+        try:
+            u = solver.advance(u, card.steps_per_frame, forcing=forcing(actions[:, t]))
+        except SciwmError as err:
+            raise SciwmError(f"forced solve, frame {t} to {t + 1}: {err} (or a smaller [forcing] scale)") from None
+        frames.append(u)
+    return torch.stack(frames, 1)
 
 
 def _attrs(card: Card, split: str) -> dict:
@@ -93,6 +116,7 @@ def _attrs(card: Card, split: str) -> dict:
         "burn_in": card.burn_in,
         "seed": card.seed,
         "card": card.text,
+        **({"forcing": json.dumps(card.forcing_attr())} if card.forcing is not None else {}),
     }
 
 
@@ -121,6 +145,7 @@ def _open_writer(card: Card, split: str, n: int, partial: Path, resume: bool) ->
         x=coords[0].numpy(),
         y=coords[1].numpy() if card.grid.ndim == 2 else None,
         params=card.sampled_params,
+        action_shape=(card.modal_forcing().size,) if card.forcing is not None else None,
         attrs=_attrs(card, split),
         n_expected=n,
     )
@@ -172,7 +197,9 @@ def generate(
                 stats.solver_s += time.perf_counter() - t0
                 seeds = result.pop("seed")
                 fields = {f: result.pop(f) for f in family(card.pde).fields}
-                writer.append(fields, params=result, seeds=seeds)
+                # actions are a pure function of the seed, like the parameters: drawn again, not carried
+                action = np.stack([card.draw_actions(int(s)) for s in seeds]) if card.forcing else None
+                writer.append(fields, params=result, seeds=seeds, action=action)
                 stats.trajectories += len(seeds)
                 bar.update(len(seeds))
             bar.close()

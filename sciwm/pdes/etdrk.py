@@ -111,16 +111,17 @@ class ETDRK4:
         if self.n is None:  # linear: exact exponential (plus the forcing's exact response)
             out = self.E * v
             return out if self._Ff is None else out.add_(self._Ff)
-        n, QG, Qf = self.n, self.QG, self._Qf
+        # locals, not attributes: in 1D a step is ~25 small calls and lookups are a measurable share
+        n, QG, Qf, E2, addcmul = self.n, self.QG, self._Qf, self.E2, torch.addcmul
         n1 = n(v)
-        E2v = self.E2 * v
+        E2v = E2 * v
         if Qf is not None:
             E2v.add_(Qf)  # every stage's Q N carries the same Q f
-        a = torch.addcmul(E2v, QG, n1)
+        a = addcmul(E2v, QG, n1)
         n2 = n(a)
-        b = torch.addcmul(E2v, QG, n2)
+        b = addcmul(E2v, QG, n2)
         n3 = n(b)
-        c = self.E2 * a
+        c = E2 * a
         if Qf is not None:
             c.add_(Qf)
         c.addcmul_(QG, torch.add(n1, n3, alpha=-2), value=-1)  # + Q G (2 n3 - n1)

@@ -1,0 +1,175 @@
+"""Surrogate targets of the "Surrogates" issue, each figure beside its peer in the same run.
+
+1. accuracy at a fixed budget: sciwm's default ks1d surrogate (sciwm/configs/ks1d.toml) and the plain
+   baseline users write today (neuraloperator FNO width 64, 32 modes, 4 layers, one-step residual
+   loss, AdamW, no unrolling, no noise), each trained for the same wall time on the same data, then
+   rolled out from every test trajectory's first frame; the figure is the median correlation time
+   (correlation > 0.8) and the ratio default / baseline (target >= 2);
+2. training-loop overhead: time per optimiser step of `sciwm.train` against a bare
+   forward/backward/step loop on the same model and batch size (target <= 10%);
+3. latent rollout cost: time per rollout step of the latent FNO against the field-space FNO
+   (target: >= 10x cheaper).
+
+    .venv/bin/python benchmarks/surrogates.py --data demo/ks1d --minutes 10 [--only accuracy,overhead,latent]
+
+`--data` is a directory made by `sciwm generate datasets/ks1d.toml --out DIR` (train/val/test.h5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sciwm.checkpoint import load_run
+from sciwm.data.reading import open as open_data
+from sciwm.data.windows import Windows
+from sciwm.metrics import correlation, correlation_time
+from sciwm.models import DataSpec, ModelConfig, build_model
+from sciwm.rollout import rollout_model
+from sciwm.runconfig import RunConfig
+from sciwm.train import train
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = {"model": {"name": "fno", "width": 64, "modes": 32, "layers": 4},
+            "train": {"objective": "onestep", "batch_size": 32, "lr": 1e-3, "warmup": 0}}
+
+
+def config(data: Path, minutes: float, base: dict | None) -> RunConfig:
+    import tomllib
+
+    raw = tomllib.loads((ROOT / "sciwm/configs/ks1d.toml").read_text()) if base is None else \
+        {k: dict(v) for k, v in base.items()}
+    raw["data"] = {**raw.get("data", {}), "train": str(data / "train.h5"), "val": str(data / "val.h5")}
+    raw["train"] = {**raw["train"], "steps": 10**6, "max_minutes": minutes, "val_every": 10**6,
+                    "checkpoint_minutes": 10**6}
+    return RunConfig.from_dict(raw)
+
+
+def correlation_times(run: Path, test: Path, steps: int) -> np.ndarray:
+    loaded = load_run(run)
+    ds = open_data(test)
+    true = torch.from_numpy(ds["u"].values[:, :, None].astype(np.float32))  # (B, T, 1, x)
+    steps = min(steps, true.shape[1] - 1)
+    hist = loaded.stats.normalize(true[:, :1])
+    pred = loaded.stats.denormalize(rollout_model(loaded.model, hist, steps).frames)
+    corr = correlation(torch.nan_to_num(pred.double()), true[:, 1 : steps + 1].double())[..., 0]
+    dt = float(np.asarray(ds.attrs["dt_save"]).reshape(-1)[0])
+    t, _ = correlation_time(torch.cat([torch.ones(len(corr), 1, dtype=corr.dtype), corr], 1), dt, 0.8)
+    return t.numpy()
+
+
+def accuracy(data: Path, minutes: float, work: Path) -> list[str]:
+    rows = []
+    results = {}
+    for name, base in (("sciwm default", None), ("plain FNO baseline", BASELINE)):
+        out = work / name.replace(" ", "_")
+        train(config(data, minutes, base), out, progress=False)
+        with open(out / "metrics.csv") as f:
+            last = list(csv.DictReader(f))[-1]
+        t = correlation_times(out, data / "test.h5", steps=10**6)
+        results[name] = float(np.median(t))
+        rows.append(f"| {name} | {minutes:g} min | {int(last['step']):,} steps | {float(last['loss']):.2e} | "
+                    f"{np.median(t):.1f} ({np.percentile(t, 25):.1f}–{np.percentile(t, 75):.1f}) |")
+    ratio = results["sciwm default"] / max(results["plain FNO baseline"], 1e-9)
+    rows.append(f"| **ratio default / baseline** | | | | **{ratio:.2f}** (target >= 2) |")
+    return ["| surrogate | budget | steps done | last train loss | median corr. time > 0.8 (IQR) |",
+            "|---|---|---|---|---|", *rows]
+
+
+def overhead(data: Path, work: Path, steps: int = 60) -> list[str]:
+    cfg = config(data, 0, BASELINE)
+    import dataclasses
+
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=steps, max_minutes=0.0,
+                                                             log_every=10**6))
+    t0 = time.perf_counter()
+    train(cfg, work / "overhead", progress=False)
+    with open(work / "overhead" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    sciwm_s = float(rows[-1]["time_s"]) / steps
+    del t0
+    windows = Windows(data / "train.h5", history=1, future=1)
+    batch = torch.utils.data.default_collate([windows[i] for i in range(32)])
+    torch.manual_seed(0)
+    model = build_model(cfg.model, DataSpec(channels=1, grid=tuple(windows.grid), history=1))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+    def bare() -> None:
+        loss = torch.nn.functional.mse_loss(model(batch.history), batch.future[:, 0])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    bare()
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        bare()
+        times.append(time.perf_counter() - t)
+    bare_s = statistics.mean(times)
+    return ["| loop | s / step | overhead |", "|---|---|---|",
+            f"| bare forward/backward/step (data in memory) | {bare_s * 1e3:.1f} ms | — |",
+            f"| sciwm train (data loading, lr schedule, clipping, logging) | {sciwm_s * 1e3:.1f} ms | "
+            f"**{sciwm_s / bare_s - 1:+.1%}** (target <= 10%) |"]
+
+
+def latent_cost(batch: int = 32, steps: int = 50) -> list[str]:
+    """Per-step rollout cost: field FNO vs latent FNO stepping in latent space (decoding every frame,
+    and decoding only at the end, as a latent world model does when it plans)."""
+    spec = DataSpec(channels=1, grid=(256,), history=1)
+    fno = build_model(ModelConfig(name="fno", width=64, modes=32), spec).eval()
+    lat = build_model(ModelConfig(name="latent_fno", width=64, modes=8, latent_channels=8, latent_downsample=8),
+                      spec).eval()
+    hist = torch.randn(batch, 1, 1, 256)
+
+    @torch.no_grad()
+    def latent_only() -> None:
+        z = lat.encode(hist[:, 0]).unsqueeze(1)
+        for _ in range(steps):
+            z = lat.step_latent(z).unsqueeze(1)
+        lat.decode(z[:, 0])
+
+    runs = {"fno (width 64, 32 modes), field space": lambda: rollout_model(fno, hist, steps),
+            "latent_fno (8 x 32 latent), decode every step": lambda: rollout_model(lat, hist, steps),
+            "latent_fno, latent steps, decode at the end": latent_only}
+    times = {}
+    for _ in range(2):  # interleaved repeats
+        for name, fn in runs.items():
+            fn()
+            reps = []
+            for _ in range(3):
+                t = time.perf_counter()
+                fn()
+                reps.append((time.perf_counter() - t) / steps)
+            times.setdefault(name, []).extend(reps)
+    base = statistics.median(times["fno (width 64, 32 modes), field space"])
+    rows = ["| model | rollout ms / step (batch 32) | cheaper than fno by |", "|---|---|---|"]
+    for name, reps in times.items():
+        t = statistics.median(reps)
+        rows.append(f"| {name} | {t * 1e3:.2f} | {base / t:.1f}x |")
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--only", default="accuracy,overhead,latent")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for part in args.only.split(","):
+            lines = {"accuracy": lambda: accuracy(args.data, args.minutes, Path(tmp)),
+                     "overhead": lambda: overhead(args.data, Path(tmp)),
+                     "latent": latent_cost}[part]()
+            print(f"\n{part}:\n" + "\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    main()
