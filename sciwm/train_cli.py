@@ -4,19 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sciwm.errors import SciwmError
-
-
-def _device(name: str) -> str:
-    import torch
-
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise SciwmError(f"--device {name!r}: not a device name (cpu, cuda, cuda:0, ...)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SciwmError(f"--device {name}: CUDA is not available on this machine")
-    return name
+from sciwm.device import resolve_device
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -24,14 +12,14 @@ def _train(args: argparse.Namespace) -> None:
     from sciwm.train import train
 
     cfg = RunConfig.load(args.config, args.set or [])
-    path = train(cfg, args.out, resume=args.resume, device=_device(args.device), progress=not args.quiet)
+    path = train(cfg, args.out, resume=args.resume, device=resolve_device(args.device), progress=not args.quiet)
     print(f"checkpoint: {path}")
 
 
 def _rollout(args: argparse.Namespace) -> None:
     from sciwm.rollout import rollout_file, summary_line
 
-    summary = rollout_file(args.run, args.data, args.steps, args.out, device=_device(args.device),
+    summary = rollout_file(args.run, args.data, args.steps, args.out, device=resolve_device(args.device),
                            batch=args.batch)
     print(summary_line(summary))
 

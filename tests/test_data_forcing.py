@@ -260,6 +260,13 @@ def test_windows_return_the_action_of_each_frame(clean):
     np.testing.assert_array_equal(batch.action.numpy(), actions[int(batch.sample), t0 : t0 + 4])
 
 
+def test_info_lists_the_actions_and_the_forcing_modes(clean):
+    text = sciwm.data.info(clean["burgers"] / "train.h5", check=False)
+    line = next(s for s in text.splitlines() if s.strip().startswith("action"))
+    n, t = read(clean["burgers"] / "train.h5")["action"].shape[:2]
+    assert f"({n}, {t}, 6) per frame" in line and "modes [[1], [2], [3]]" in line
+
+
 # --- bad [forcing] tables ---------------------------------------------------------------------
 BAD = {
     "unknown key": (BURGERS.replace("scale = 0.5", "scale = 0.5\namplitude = 1.0"),

@@ -1,4 +1,4 @@
-"""Data commands for the `sciwm` CLI: info, convert, plot (and generate, once sciwm.data.generate exists)."""
+"""Data commands for the `sciwm` CLI: generate, info, convert, plot."""
 
 from __future__ import annotations
 
@@ -44,17 +44,36 @@ def _plot(args: argparse.Namespace) -> None:
     print(out)
 
 
+def _generate(args: argparse.Namespace) -> None:
+    from sciwm.data.card import Card
+    from sciwm.data.generate import generate
+    from sciwm.device import resolve_device
+
+    card = Card.load(args.card)
+    stats = generate(card, args.out, samples=args.samples, device=resolve_device(args.device), batch=args.batch,
+                     resume=args.resume, progress=not args.quiet)
+    if stats.trajectories:
+        share = stats.solver_s / max(stats.total_s, 1e-12)
+        print(f"{card.name}: {stats.trajectories} trajectories in {stats.total_s:.1f} s "
+              f"({share:.0%} in the solver) -> {args.out}")
+    else:
+        print(f"{card.name}: nothing to do, {args.out} is complete")
+
+
 def _add_generate(sub: argparse._SubParsersAction) -> None:
-    """Hook: sciwm.data.generate registers `generate` itself through `add_generate_parser(sub)`."""
-    try:
-        from sciwm.data.generate import add_generate_parser
-    except ImportError:
-        return
-    add_generate_parser(sub)
+    p = sub.add_parser("generate", help="solve a dataset card into train/val/test trajectory files")
+    p.add_argument("card", help="dataset card (TOML), e.g. datasets/ks1d.toml")
+    p.add_argument("--out", required=True, help="output directory (one .h5 file per split)")
+    p.add_argument("--samples", type=int, help="training trajectories (val/test scaled alike); default: the card's")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--batch", type=int, default=64, help="trajectories solved together")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run, keep finished splits")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_generate)
 
 
 def add_data_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register `info`, `convert`, `plot` (and `generate` when available) on the sciwm subparsers."""
+    """Register `generate`, `info`, `convert`, `plot` on the sciwm subparsers."""
     _add_generate(sub)
     dims_help = "dim names when not guessed, OURS=THEIRS pairs, e.g. sample=member,time=t,x=lon"
 

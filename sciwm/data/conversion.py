@@ -130,6 +130,10 @@ def info(path: str | Path, *, dims: Mapping[str, str] | None = None, check: bool
         v = ds[name].values
         span = f" in [{np.min(v):.6g}, {np.max(v):.6g}]" if len(v) else ""
         lines.append(f"  param    {name}{span}")
+    if "action" in ds:
+        forcing = json.loads(a["forcing"]) if a.get("forcing") else {}
+        detail = f"; modal forcing, modes {forcing.get('modes')}, scale {forcing.get('scale')}" if forcing else ""
+        lines.append(f"  action   {tuple(ds['action'].shape)} per frame{detail}")
     if a.get("params"):
         lines.append(f"  fixed    {a['params']}")
     if a.get("boundary"):
