@@ -32,7 +32,7 @@ from sciwm.runconfig import RunConfig
 from sciwm.validation import validate
 
 CSV_FIELDS = ["step", "epoch", "time_s", "lr", "loss", "grad_norm", "unroll", "recon", "latent",
-              "val_loss", "val_corr_time", "val_nrmse"]
+              "field", "sigreg", "emb_std", "emb_rank", "val_loss", "val_corr_time", "val_nrmse"]
 
 
 def learning_rate(cfg, step: int) -> float:  # noqa: ANN001 - TrainConfig
@@ -156,6 +156,8 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, device: str 
                     raise SciwmError(f"training diverged at step {step} (loss {loss.item()}); lower train.lr "
                                      f"(now {tc.lr:g}) or raise train.grad_clip's strictness")
                 opt.step()
+                if hasattr(model, "update_target"):
+                    model.update_target()  # JEPA with target = "ema": move the target encoder
                 step, skip = step + 1, skip + 1
                 row = {"step": step, "epoch": epoch, "time_s": time.perf_counter() - t_start, "lr": lr,
                        "loss": _global_mean(loss, world), "grad_norm": grad_norm, **logs}

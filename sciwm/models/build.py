@@ -8,6 +8,7 @@ from sciwm.errors import SciwmError
 from sciwm.models.base import Surrogate
 from sciwm.models.config import DataSpec, ModelConfig
 from sciwm.models.fno import FNOSurrogate, TFNOSurrogate
+from sciwm.models.jepa import JEPASurrogate
 from sciwm.models.latent import LatentFNOSurrogate
 from sciwm.models.unet import UNetSurrogate
 
@@ -16,6 +17,7 @@ MODELS: dict[str, type[Surrogate]] = {
     "tfno": TFNOSurrogate,
     "unet": UNetSurrogate,
     "latent_fno": LatentFNOSurrogate,
+    "jepa": JEPASurrogate,
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from sciwm.errors import SciwmError
 
 CONDITIONINGS = ("channels", "film")
+JEPA_TARGETS = ("sigreg", "ema")
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,9 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The `[model]` table. Field-space models: fno, tfno, unet; latent model: latent_fno."""
+    """The `[model]` table. Field-space models: fno, tfno, unet; latent models: latent_fno, jepa."""
 
-    name: str = "fno"  # "fno" | "tfno" | "unet" | "latent_fno"
+    name: str = "fno"  # "fno" | "tfno" | "unet" | "latent_fno" | "jepa"
     width: int = 64  # hidden channels (FNO width; U-Net and autoencoder channels at full resolution)
     modes: int = 16  # Fourier modes per dim: wavenumbers |k| < modes are kept (clipped to grid//2)
     layers: int = 4  # FNO blocks; U-Net resolution levels
@@ -56,11 +57,20 @@ class ModelConfig:
     latent_downsample: int = 4  # latent models: spatial compression factor per dim (a power of 2)
     positional: bool = False  # append periodic sin/cos(2 pi x / L) channels; off = translation-equivariant
     rank: float = 0.1  # tfno: Tucker rank as a fraction of the dense spectral weights
+    latent_dim: int = 64  # jepa: D, size of the embedding vector of one frame
+    predictor_hidden: int = 256  # jepa: hidden units of each of the predictor's `layers` MLP layers
+    target: str = "sigreg"  # jepa: "sigreg" (targets keep their gradient, + SIGReg) | "ema" (EMA target encoder)
+    sigreg_weight: float = 0.1  # jepa, target = "sigreg": lambda, the weight of SIGReg in the loss
+    sigreg_directions: int = 256  # jepa: random projections per step
+    ema_momentum: float = 0.996  # jepa, target = "ema": target <- m * target + (1 - m) * online, per step
 
     def __post_init__(self) -> None:
         if self.conditioning not in CONDITIONINGS:
             raise SciwmError(f"model.conditioning: unknown {self.conditioning!r}; use one of {list(CONDITIONINGS)}")
-        for key in ("width", "modes", "layers", "latent_channels", "latent_downsample"):
+        if self.target not in JEPA_TARGETS:
+            raise SciwmError(f"model.target: unknown {self.target!r}; use one of {list(JEPA_TARGETS)}")
+        for key in ("width", "modes", "layers", "latent_channels", "latent_downsample", "latent_dim",
+                    "predictor_hidden", "sigreg_directions"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SciwmError(f"model.{key} must be a whole number >= 1, got {value!r}")
@@ -69,6 +79,9 @@ class ModelConfig:
             raise SciwmError(f"model.latent_downsample must be a power of 2 (1, 2, 4, 8, ...), got {d}")
         if not 0.0 < self.rank <= 1.0:
             raise SciwmError(f"model.rank must be in (0, 1], got {self.rank}")
+        if self.sigreg_weight < 0 or not 0.0 <= self.ema_momentum <= 1.0:
+            raise SciwmError(f"model: need sigreg_weight >= 0 and ema_momentum in [0, 1], got "
+                             f"{self.sigreg_weight}, {self.ema_momentum}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
