@@ -16,6 +16,7 @@ import csv
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -78,113 +79,140 @@ def _param_stats(windows: Windows) -> dict:
     return {"names": list(windows.params), "mean": values.mean(0).tolist(), "std": std.tolist()}
 
 
-def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, device: str = "cpu",
-          progress: bool = True) -> Path:
-    """Train `cfg` into run directory `out`; returns the checkpoint path."""
-    tc = cfg.train
+@dataclass
+class Session:
+    """Everything one training run holds; `position` is what a checkpoint needs to resume exactly."""
+
+    cfg: RunConfig
+    out: Path
+    rank: int
+    world: int
+    device: torch.device
+    windows: Windows
+    val: Windows | None
+    spec: DataSpec
+    param_stats: dict
+    model: torch.nn.Module
+    ddp: torch.nn.Module
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+
+    def checkpoint(self) -> None:
+        if self.rank == 0:
+            save_checkpoint(self.out / "checkpoint.pt", {
+                "config": self.cfg.to_dict(), "data_spec": {**self.spec.__dict__, "grid": list(self.spec.grid)},
+                "stats": stats_to_dict(self.windows.stats), "param_stats": self.param_stats,
+                "model": tensor_state(self.model), "optimizer": self.opt.state_dict(), "step": self.step,
+                "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "rng": self.gen.get_state()})
+
+
+def start_session(cfg: RunConfig, out: Path, resume: bool, device: str) -> Session:
+    """Build (or restore) model, optimiser, data and RNG; refuse to overwrite a run."""
     rank, world, dev = _distributed(device)
-    if tc.batch_size % world:
-        raise SciwmError(f"train.batch_size={tc.batch_size} must be divisible by the {world} processes")
-    out = Path(out)
-    ckpt_path = out / "checkpoint.pt"
     state = None
     if resume:
-        state = load_checkpoint(ckpt_path)
+        state = load_checkpoint(out / "checkpoint.pt")
         cfg = RunConfig.from_dict(state["config"])  # the run's own config, not a new one
-        tc = cfg.train
-    elif ckpt_path.exists():
+    elif (out / "checkpoint.pt").exists():
         raise SciwmError(f"{out}: holds a run already; pass --resume to continue it, or choose another --out")
+    tc = cfg.train
+    if tc.batch_size % world:
+        raise SciwmError(f"train.batch_size={tc.batch_size} must be divisible by the {world} processes")
     if not cfg.data.train:
         raise SciwmError("config [data] train: the training file is missing")
     windows = Windows(cfg.data.train, history=cfg.data.history, future=tc.unroll, stride=cfg.data.stride)
-    pstats = _param_stats(windows)
+    val = Windows(cfg.data.val, history=cfg.data.history, future=1, stats=windows.stats) if cfg.data.val else None
     spec = DataSpec(channels=len(windows.fields), grid=tuple(windows.grid), history=cfg.data.history,
                     n_params=len(windows.params), n_action=windows.action_size)
     torch.manual_seed(tc.seed)
     model = build_model(cfg.model, spec).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     gen = torch.Generator().manual_seed(tc.seed + 1)
-    step, epoch, skip = 0, 0, 0
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    s = Session(cfg, out, rank, world, dev, windows, val, spec, _param_stats(windows), model, ddp, opt, gen)
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["rng"])
-        step, epoch, skip = int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"])
-    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    objective = objective_for(model)
-    val = Windows(cfg.data.val, history=cfg.data.history, future=1, stats=windows.stats) if cfg.data.val else None
+        s.step, s.epoch, s.batch_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"])
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.toml").write_text(cfg.to_toml())
-        _trim_csv(out / "metrics.csv", step)
+        _trim_csv(out / "metrics.csv", s.step)
         print(f"model {cfg.model.name}: {count_parameters(model):,} parameters; {len(windows):,} training windows; "
               f"{world} process(es) on {dev}")
+    return s
 
-    def checkpoint() -> None:
-        if rank == 0:
-            save_checkpoint(ckpt_path, {
-                "config": cfg.to_dict(), "data_spec": {**spec.__dict__, "grid": list(spec.grid)},
-                "stats": stats_to_dict(windows.stats), "param_stats": pstats, "model": tensor_state(model),
-                "optimizer": opt.state_dict(), "step": step, "epoch": epoch, "batch_in_epoch": skip,
-                "rng": gen.get_state()})
 
-    pmean, pstd = torch.tensor(pstats["mean"]), torch.tensor(pstats["std"])
-    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda")
-    bar = tqdm(total=tc.steps, initial=step, disable=not progress or rank != 0, desc="train", unit="step")
+def epoch_batches(s: Session):  # noqa: ANN201 - yields collated WindowBatch
+    """The batches of the current epoch from the current position, forever across epochs."""
+    tc = s.cfg.train
+    while True:
+        order = _batches(len(s.windows), tc.batch_size, tc.seed, s.epoch, s.rank, s.world, s.batch_in_epoch)
+        if not order and s.batch_in_epoch == 0:
+            raise SciwmError(f"train.batch_size={tc.batch_size} exceeds the {len(s.windows)} training windows")
+        yield from DataLoader(s.windows, batch_sampler=order, num_workers=tc.num_workers,
+                              collate_fn=Windows.collate)
+        s.epoch, s.batch_in_epoch = s.epoch + 1, 0
+
+
+def train_step(s: Session, batch, objective, lr: float) -> dict:  # noqa: ANN001
+    """One optimiser step; returns the row for metrics.csv."""
+    tc = s.cfg.train
+    for group in s.opt.param_groups:
+        group["lr"] = lr
+    s.ddp.train()
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=s.device.type == "cuda"):
+        loss, logs = objective(s.ddp, batch, tc, s.step, s.gen)
+    s.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(s.ddp.parameters(), tc.grad_clip).item()
+    if not math.isfinite(loss.item()):
+        raise SciwmError(f"training diverged at step {s.step} (loss {loss.item()}); lower train.lr "
+                         f"(now {tc.lr:g}) or train.grad_clip (now {tc.grad_clip:g})")
+    s.opt.step()
+    if hasattr(s.model, "update_target"):
+        s.model.update_target()  # JEPA with target = "ema": move the target encoder
+    s.step, s.batch_in_epoch = s.step + 1, s.batch_in_epoch + 1
+    return {"step": s.step, "epoch": s.epoch, "lr": lr, "loss": _global_mean(loss, s.world),
+            "grad_norm": grad_norm, **logs}
+
+
+def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, device: str = "cpu",
+          progress: bool = True) -> Path:
+    """Train `cfg` into run directory `out`; returns the checkpoint path."""
+    s = start_session(cfg, Path(out), resume, device)
+    tc = s.cfg.train
+    objective = objective_for(s.model)
+    pmean, pstd = torch.tensor(s.param_stats["mean"]), torch.tensor(s.param_stats["std"])
+    bar = tqdm(total=tc.steps, initial=s.step, disable=not progress or s.rank != 0, desc="train", unit="step")
     t_start = last_ckpt = time.perf_counter()
     try:
-        while step < tc.steps:
-            order = _batches(len(windows), tc.batch_size, tc.seed, epoch, rank, world, skip)
-            if not order and skip == 0:
-                raise SciwmError(f"train.batch_size={tc.batch_size} exceeds the {len(windows)} training windows")
-            loader = DataLoader(windows, batch_sampler=order, num_workers=tc.num_workers,
-                                persistent_workers=False)
-            for batch in loader:
-                if step >= tc.steps:
-                    break
-                batch = _to_device(batch, dev, pmean, pstd)
-                lr = learning_rate(tc, step)
-                for group in opt.param_groups:
-                    group["lr"] = lr
-                ddp.train()
-                with amp:
-                    loss, logs = objective(ddp, batch, tc, step, gen)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(ddp.parameters(), tc.grad_clip).item()
-                if not math.isfinite(loss.item()):
-                    raise SciwmError(f"training diverged at step {step} (loss {loss.item()}); lower train.lr "
-                                     f"(now {tc.lr:g}) or raise train.grad_clip's strictness")
-                opt.step()
-                if hasattr(model, "update_target"):
-                    model.update_target()  # JEPA with target = "ema": move the target encoder
-                step, skip = step + 1, skip + 1
-                row = {"step": step, "epoch": epoch, "time_s": time.perf_counter() - t_start, "lr": lr,
-                       "loss": _global_mean(loss, world), "grad_norm": grad_norm, **logs}
-                if val is not None and (step % tc.val_every == 0 or step == tc.steps):
-                    row.update(validate(model, val, tc, dev, pmean, pstd))
-                if rank == 0 and (step % tc.log_every == 0 or "val_loss" in row or step == tc.steps):
-                    _append_csv(out / "metrics.csv", row)
-                bar.set_postfix(loss=f"{loss.item():.3g}", refresh=False)
-                bar.update()
-                minutes = (time.perf_counter() - last_ckpt) / 60
-                if minutes >= tc.checkpoint_minutes:
-                    checkpoint()
-                    last_ckpt = time.perf_counter()
-                if tc.max_minutes and (time.perf_counter() - t_start) / 60 >= tc.max_minutes:
-                    tc = _stop_now(cfg, step)
-            else:
-                epoch, skip = epoch + 1, 0
-                continue
-            break
+        for batch in epoch_batches(s):
+            if s.step >= tc.steps or (tc.max_minutes and time.perf_counter() - t_start >= 60 * tc.max_minutes):
+                break  # a spent time budget ends the run as it stands; the schedule is not stretched
+            row = train_step(s, _to_device(batch, s.device, pmean, pstd), objective, learning_rate(tc, s.step))
+            row["time_s"] = time.perf_counter() - t_start
+            if s.val is not None and (s.step % tc.val_every == 0 or s.step == tc.steps):
+                row.update(validate(s.model, s.val, tc, s.device, pmean, pstd))
+            if s.rank == 0 and (s.step % tc.log_every == 0 or "val_loss" in row or s.step == tc.steps):
+                _append_csv(s.out / "metrics.csv", row)
+            bar.set_postfix(loss=f"{row['loss']:.3g}", refresh=False)
+            bar.update()
+            if time.perf_counter() - last_ckpt >= 60 * tc.checkpoint_minutes:
+                s.checkpoint()
+                last_ckpt = time.perf_counter()
     except KeyboardInterrupt:
-        checkpoint()  # an interrupted run keeps its last completed step; --resume continues from it
+        s.checkpoint()  # an interrupted run keeps its last completed step; --resume continues from it
         raise
     bar.close()
-    checkpoint()
-    if world > 1:
+    s.checkpoint()
+    if s.world > 1:
         dist.barrier()
-    return ckpt_path
+    return s.out / "checkpoint.pt"
 
 
 def _global_mean(loss: torch.Tensor, world: int) -> float:
@@ -194,13 +222,6 @@ def _global_mean(loss: torch.Tensor, world: int) -> float:
         dist.all_reduce(value)
         value /= world
     return value.item()
-
-
-def _stop_now(cfg: RunConfig, step: int):  # noqa: ANN202
-    """The time budget is spent: end here (the schedule is not stretched after the fact)."""
-    import dataclasses
-
-    return dataclasses.replace(cfg.train, steps=step)
 
 
 def _to_device(batch, dev: torch.device, pmean: torch.Tensor, pstd: torch.Tensor):  # noqa: ANN001, ANN202

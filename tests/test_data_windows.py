@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from data_factories import make_sciwm
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 
 from sciwm.data import FieldStats, WindowBatch, Windows, split_samples
 from sciwm.data.windows import stats_path
@@ -84,6 +84,48 @@ def test_dataloader_two_workers_equals_zero(file_2d):
         assert isinstance(a, WindowBatch) and a.history.shape[1:] == (2, 2, 4, 8) and a.params.shape[1] == 1
         for x, y in zip(a, b, strict=True):
             torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def _assert_bitwise_equal(a: WindowBatch, b: WindowBatch) -> None:
+    for name, x, y in zip(WindowBatch._fields, a, b, strict=True):
+        assert x.dtype == y.dtype and x.shape == y.shape and y.is_contiguous(), name
+        bits = {torch.float32: torch.int32, torch.int64: torch.int64}[x.dtype]
+        assert torch.equal(x.view(bits), y.view(bits)), name
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize("layout", ["2d-params-actions", "1d-no-actions"])
+def test_batched_reads_equal_items_bit_for_bit(tmp_path, normalize, layout):
+    """__getitems__ (what the DataLoader calls) == default_collate of __getitem__ items, bit for bit: random,
+    overlapping (merged into one read), repeated and single-window batches."""
+    path = tmp_path / "w.h5"
+    if layout == "2d-params-actions":
+        make_sciwm(path, n=5, nt=9, nx=8, ny=4, fields=("u", "v"), action=True)
+    else:
+        make_sciwm(path, n=4, nt=12, nx=16)
+    w = Windows(path, history=3, future=2, stride=1, normalize=normalize)
+    n_starts = len(w.starts)
+    batches = [np.random.default_rng(0).permutation(len(w))[:11].tolist(),  # random
+               list(range(n_starts + 1)),  # a whole sample, overlapping windows, then the next sample
+               [7, 2, 7, 3, 2], [len(w) - 1]]
+    for idx in batches:
+        expected = default_collate([w[i] for i in idx])
+        got = w.__getitems__(idx)
+        _assert_bitwise_equal(expected, Windows.collate(got))
+        _assert_bitwise_equal(expected, default_collate(got))  # without Windows.collate: same batch
+    with pytest.raises(IndexError):
+        w.__getitems__([0, len(w)])
+
+
+def test_dataloader_batched_collate_with_workers(file_2d):
+    """The trainer's way (batch_sampler) with Windows.collate, 2 workers == per-item default path."""
+    path, _ = file_2d
+    w = Windows(path, history=2, future=1)
+    order = [[9, 0, 4], [1, 2, 3], [14, 5]]
+    for a, b in zip(DataLoader(w, batch_sampler=order, num_workers=2, collate_fn=Windows.collate),
+                    [default_collate([w[i] for i in batch]) for batch in order], strict=True):
+        assert isinstance(a, WindowBatch)
+        _assert_bitwise_equal(b, a)
 
 
 def test_nan_refused_in_stats_pass(tmp_path):

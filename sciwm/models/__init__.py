@@ -4,7 +4,8 @@
     model = build_model(ModelConfig(name="fno"), DataSpec(channels=1, grid=(256,), history=1))
     next_frame = model(history)          # (B, k, C, *grid) -> (B, C, *grid), normalised units
 
-Models: fno, tfno, unet (field space); latent_fno (encode / step_latent / decode). See docs/models.md.
+Models: fno, tfno, unet (field space); latent_fno and jepa (encode / step_latent / decode).
+See docs/models.md and docs/jepa.md.
 """
 
 from sciwm.models.base import Surrogate
