@@ -16,6 +16,7 @@ from sciwm.errors import SciwmError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from sciwm.bench_cli import add_bench_parser
     from sciwm.data.cli import add_data_parsers
     from sciwm.eval_cli import add_eval_parser
     from sciwm.train_cli import add_train_parsers
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_parsers(sub)
     add_train_parsers(sub)
     add_eval_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 

@@ -9,10 +9,8 @@ The state is kept in Fourier space between steps; fields go in and come out on t
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
-from collections.abc import Iterator
 
 import torch
 
@@ -74,10 +72,6 @@ class Solver:
         return v, f_hat
 
     def _advance_spectral(self, v: torch.Tensor, steps: int, f_hat: torch.Tensor | None) -> torch.Tensor:
-        with _small_work_threads(v):
-            return self._advance_loop(v, steps, f_hat)
-
-    def _advance_loop(self, v: torch.Tensor, steps: int, f_hat: torch.Tensor | None) -> torch.Tensor:
         if f_hat is not None:
             self.stepper.set_forcing(f_hat)
         try:
@@ -124,22 +118,7 @@ class Solver:
         return out
 
 
-SMALL_STATE = 1 << 15  # complex numbers below which a CPU step is bound by per-call overhead
-
-
-@contextlib.contextmanager
-def _small_work_threads(v: torch.Tensor) -> Iterator[None]:
-    """Run small CPU states on one intra-op thread: forking a team per op costs more than it saves
-    (measured: KS-1D, batch 64, N=256 is ~25% faster on 1 thread than on 2)."""
-    threads = torch.get_num_threads()
-    if v.device.type != "cpu" or v.numel() >= SMALL_STATE or threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+SMALL_STATE = 1 << 15  # TODO(control): only sciwm.control still reads this; remove with its thread switch
 
 
 def _batch_choices(batch: int) -> str:
