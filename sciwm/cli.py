@@ -16,6 +16,7 @@ from sciwm.errors import SciwmError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from sciwm.analysis_cli import add_analysis_parsers
     from sciwm.bench_cli import add_bench_parser
     from sciwm.data.cli import add_data_parsers
     from sciwm.eval_cli import add_eval_parser
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parsers(sub)
     add_eval_parser(sub)
     add_bench_parser(sub)
+    add_analysis_parsers(sub)
     return parser
 
 
