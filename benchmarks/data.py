@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from sciwm.bench.report import cpu_model
 from sciwm.data.card import Card
 from sciwm.data.format import TrajectoryWriter
 from sciwm.data.generate import generate
@@ -46,13 +47,6 @@ from sciwm.pdes.solver import Solver
 
 ROOT = Path(__file__).resolve().parent.parent
 CARDS = {"ks1d": ROOT / "datasets" / "ks1d.toml", "ns2d-decaying": ROOT / "datasets" / "ns2d-decaying.toml"}
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 # --- generation ----------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sciwm.bench.report import cpu_model
 from sciwm.ics import initial_condition
 from sciwm.pdes import Grid, make_solver
 
@@ -159,16 +159,6 @@ def bench(name: str, repeats: int, tmp: Path) -> dict:
             max_rel_diff=float(np.abs(mine - ref).max() / np.abs(ref).max()),
         )
     return row
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def format_row(r: dict) -> str:

@@ -10,44 +10,21 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import burgers_data
 
 from sciwm.bench import BenchConfig, LadderConfig, Problem, default_factors, default_sizes, ladder, run_bench
 from sciwm.bench.ladder import SolverEntry
 from sciwm.bench.pareto import break_even, cost_at_value, dominated_sentence, dominating, pareto_front, value_at_cost
 from sciwm.bench_cli import add_bench_parser
-from sciwm.data.card import Card
-from sciwm.data.generate import generate
 from sciwm.data.reading import open as open_data
 from sciwm.errors import SciwmError
 from sciwm.runconfig import RunConfig
 from sciwm.train import train
 
-CARD = """
-name = "tiny-burgers"
-pde = "burgers"
-[domain]
-length = 6.283185307179586
-n = {n}
-[params]
-nu = {{ min = 0.05, max = 0.2, log = true }}
-[ic]
-kind = "fourier"
-modes = 3
-[time]
-dt = 0.01
-save_every = 0.05
-frames = 12
-[splits]
-train = 8
-val = 2
-test = 4
-seed = 0
-"""
-
 
 def make_run(tmp: Path, n: int) -> tuple[Path, Path]:
     data = tmp / f"data{n}"
-    generate(Card.from_text(CARD.format(n=n)), data, progress=False)
+    burgers_data(data, n=n, test=4)
     cfg = RunConfig.from_dict({
         "data": {"train": str(data / "train.h5")},
         "model": {"name": "fno", "width": 8, "modes": 6, "layers": 2},

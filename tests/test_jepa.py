@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import burgers_data
 
 from sciwm.checkpoint import load_run
 from sciwm.cli import main
-from sciwm.data.card import Card
-from sciwm.data.generate import generate
 from sciwm.data.reading import open as open_data
 from sciwm.data.windows import Windows
 from sciwm.errors import SciwmError
@@ -21,28 +20,6 @@ from sciwm.models import DataSpec, ModelConfig, build_model
 from sciwm.objectives import jepa_loss, objective_for
 from sciwm.rollout import rollout_model
 from sciwm.runconfig import RunConfig
-
-CARD = """
-name = "tiny-burgers"
-pde = "burgers"
-[domain]
-length = 6.283185307179586
-n = 32
-[params]
-nu = { min = 0.05, max = 0.2, log = true }
-[ic]
-kind = "fourier"
-modes = 3
-[time]
-dt = 0.01
-save_every = 0.05
-frames = 12
-[splits]
-train = 8
-val = 2
-test = 2
-seed = 0
-"""
 
 CONFIG = """
 [data]
@@ -76,7 +53,7 @@ TINY = dict(name="jepa", width=8, layers=2, latent_dim=16, predictor_hidden=32)
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny")
-    generate(Card.from_text(CARD), out, progress=False)
+    burgers_data(out)
     return out
 
 

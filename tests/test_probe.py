@@ -10,43 +10,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny import burgers_data
 
 from sciwm.analysis_cli import add_analysis_parsers
-from sciwm.data.card import Card
-from sciwm.data.generate import generate
 from sciwm.data.reading import open as open_data
 from sciwm.errors import SciwmError
 from sciwm.probe import frame_quantities, probe, ridge_probe
 from sciwm.runconfig import RunConfig
 from sciwm.train import train
 
-CARD = """
-name = "tiny-burgers"
-pde = "burgers"
-[domain]
-length = 6.283185307179586
-n = 32
-[params]
-nu = { min = 0.05, max = 0.2, log = true }
-[ic]
-kind = "fourier"
-modes = 3
-[time]
-dt = 0.01
-save_every = 0.05
-frames = 12
-[splits]
-train = 10
-val = 4
-test = 2
-seed = 0
-"""
-
 JEPA = {"name": "jepa", "width": 8, "layers": 2, "latent_dim": 16, "predictor_hidden": 32}
 
 
 def make_tiny_set(out: Path) -> Path:
-    generate(Card.from_text(CARD), out, progress=False)
+    burgers_data(out, train=10, val=4)
     return out
 
 

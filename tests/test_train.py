@@ -12,43 +12,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny import burgers_data
 
 from sciwm.checkpoint import load_run
-from sciwm.data.card import Card
-from sciwm.data.generate import generate
 from sciwm.data.reading import open as open_data
 from sciwm.errors import SciwmError
 from sciwm.rollout import rollout_file, rollout_model
 from sciwm.runconfig import RunConfig
 from sciwm.train import learning_rate, train
 
-CARD = """
-name = "tiny-burgers"
-pde = "burgers"
-[domain]
-length = 6.283185307179586
-n = 32
-[params]
-nu = { min = 0.05, max = 0.2, log = true }
-[ic]
-kind = "fourier"
-modes = 3
-[time]
-dt = 0.01
-save_every = 0.05
-frames = 12
-[splits]
-train = 8
-val = 2
-test = 2
-seed = 0
-"""
-
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny")
-    generate(Card.from_text(CARD), out, progress=False)
+    burgers_data(out)
     return out
 
 

@@ -16,16 +16,20 @@ from sciwm import __version__
 FIGURES = ("pareto.png", "error_vs_time.png", "spectra.png", "snapshots.png")
 
 
-def environment(device: str) -> dict:
-    """Where the numbers were measured: CPU, GPU, versions, threads, git commit of the sciwm checkout."""
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what `platform` knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def environment(device: str) -> dict:
+    """Where the numbers were measured: CPU, GPU, versions, threads, git commit of the sciwm checkout."""
+    cpu = cpu_model()
     gpu = torch.cuda.get_device_name(torch.device(device)) if torch.device(device).type == "cuda" else None
     return {"cpu": cpu, "cpu_count": _cpu_count(), "gpu": gpu, "device": device, "torch": torch.__version__,
             "sciwm": __version__, "python": platform.python_version(), "torch_threads": torch.get_num_threads(),
