@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sciwm.bench.report import cpu_model
 from sciwm.checkpoint import load_run
 from sciwm.data.reading import open as open_data
 from sciwm.data.windows import Windows
@@ -83,18 +84,17 @@ def accuracy(data: Path, minutes: float, work: Path) -> list[str]:
             "|---|---|---|---|---|", *rows]
 
 
-def overhead(data: Path, work: Path, steps: int = 60) -> list[str]:
-    cfg = config(data, 0, BASELINE)
+def overhead(data: Path, work: Path, steps: int = 60, skip: int = 10) -> list[str]:
+    """Steady-state seconds per step of `sciwm.train` (steps `skip`..`steps`, from metrics.csv) against a
+    bare forward/backward/step loop on the same model and batch size, data already in memory."""
     import dataclasses
 
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=steps, max_minutes=0.0,
-                                                             log_every=10**6))
-    t0 = time.perf_counter()
+    cfg = config(data, 0, BASELINE)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=steps, max_minutes=0.0, log_every=skip))
     train(cfg, work / "overhead", progress=False)
     with open(work / "overhead" / "metrics.csv") as f:
-        rows = list(csv.DictReader(f))
-    sciwm_s = float(rows[-1]["time_s"]) / steps
-    del t0
+        t = {int(r["step"]): float(r["time_s"]) for r in csv.DictReader(f)}
+    sciwm_s = (t[steps] - t[skip]) / (steps - skip)
     windows = Windows(data / "train.h5", history=1, future=1)
     batch = torch.utils.data.default_collate([windows[i] for i in range(32)])
     torch.manual_seed(0)
@@ -107,13 +107,12 @@ def overhead(data: Path, work: Path, steps: int = 60) -> list[str]:
         loss.backward()
         opt.step()
 
-    bare()
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
+    for _ in range(skip):
         bare()
-        times.append(time.perf_counter() - t)
-    bare_s = statistics.mean(times)
+    t0 = time.perf_counter()
+    for _ in range(steps - skip):
+        bare()
+    bare_s = (time.perf_counter() - t0) / (steps - skip)
     return ["| loop | s / step | overhead |", "|---|---|---|",
             f"| bare forward/backward/step (data in memory) | {bare_s * 1e3:.1f} ms | — |",
             f"| sciwm train (data loading, lr schedule, clipping, logging) | {sciwm_s * 1e3:.1f} ms | "
@@ -162,7 +161,11 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--only", default="accuracy,overhead,latent")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads for every part (1: steady timings on a shared machine)")
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"CPU: {cpu_model()}; torch {torch.__version__}, {args.threads} thread(s)")
     with tempfile.TemporaryDirectory() as tmp:
         for part in args.only.split(","):
             lines = {"accuracy": lambda: accuracy(args.data, args.minutes, Path(tmp)),
