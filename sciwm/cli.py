@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     from sciwm.bench_cli import add_bench_parser
     from sciwm.data.cli import add_data_parsers
     from sciwm.eval_cli import add_eval_parser
+    from sciwm.plan_cli import add_plan_parser
     from sciwm.train_cli import add_train_parsers
 
     parser = argparse.ArgumentParser(
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_bench_parser(sub)
     add_analysis_parsers(sub)
+    add_plan_parser(sub)
     return parser
 
 

@@ -118,9 +118,6 @@ class Solver:
         return out
 
 
-SMALL_STATE = 1 << 15  # TODO(control): only sciwm.control still reads this; remove with its thread switch
-
-
 def _batch_choices(batch: int) -> str:
     return "1" if batch == 1 else f"1 or {batch}"
 

@@ -1,0 +1,184 @@
+"""Planners: action sequences `(H, A)` in `[-scale, scale]` that minimise a world's cost to the goal.
+
+    actions = CEM().plan(world, history, goal, horizon=10, budget=512)
+
+Every planner minimises `J(a) = world.costs(a) + effort_weight * mean(a^2)` (see `sciwm.control.worlds`)
+and is batched over candidates. `budget` is the number of action sequences rolled out in the world (the
+dominant cost): CEM, MPPI and random shooting spend it as `budget // population` rounds of `population`
+candidates; the gradient planner as `budget // restarts` Adam steps on `restarts` sequences (each step
+is one forward and one backward pass). `init` warm-starts (receding-horizon MPC passes the shifted
+previous plan); `seed` makes the sampling reproducible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from sciwm.control.system import effort
+from sciwm.control.worlds import World
+from sciwm.errors import SciwmError
+
+
+class Planner:
+    """`plan(world, history, goal, horizon, budget, ...) -> actions (horizon, A)`."""
+
+    name: ClassVar[str]
+
+    def plan(self, world: World, history: Tensor, goal: Tensor, horizon: int, budget: int, *, hold: int = 1,
+             effort_weight: float = 0.0, init: Tensor | None = None, seed: int = 0) -> Tensor:
+        ctx = world.prepare(history, goal)
+
+        def objective(a: Tensor) -> Tensor:
+            return world.costs(ctx, a, hold).double().cpu() + effort_weight * effort(a).double().cpu()
+
+        gen = torch.Generator().manual_seed(seed)
+        shape = (horizon, world.action_size)
+        init = None if init is None or init.numel() == 0 else _fit(init, shape).float()
+        return self.search(objective, shape, world.scale, budget, init, gen).clamp(-world.scale, world.scale)
+
+    def search(self, objective, shape: tuple[int, int], scale: float, budget: int,  # noqa: ANN001
+               init: Tensor | None, gen: torch.Generator) -> Tensor:
+        raise NotImplementedError
+
+
+@dataclass
+class Zero(Planner):
+    """No forcing at all: the floor every planner must beat."""
+
+    name: ClassVar[str] = "zero"
+
+    def search(self, objective, shape, scale, budget, init, gen):  # noqa: ANN001, ANN201
+        return torch.zeros(shape)
+
+
+@dataclass
+class RandomShooting(Planner):
+    """The best of `budget` i.i.d. uniform sequences: the sampling floor."""
+
+    population: int = 64
+    name: ClassVar[str] = "random"
+
+    @torch.no_grad()
+    def search(self, objective, shape, scale, budget, init, gen):  # noqa: ANN001, ANN201
+        best, best_cost = torch.zeros(shape), float("inf")
+        for _ in range(max(1, budget // self.population)):
+            a = (torch.rand((self.population, *shape), generator=gen) * 2 - 1) * scale
+            best, best_cost = _keep_best(a, objective(a), best, best_cost)
+        return best
+
+
+@dataclass
+class CEM(Planner):
+    """Cross-entropy method: Gaussian per action entry, refit to the `elites` best each round (with
+    `momentum` on mean and std); the current mean and the best so far are always among the candidates."""
+
+    population: int = 64
+    elites: int = 8
+    init_std: float = 0.5  # fraction of scale
+    min_std: float = 0.02  # fraction of scale
+    momentum: float = 0.1
+    name: ClassVar[str] = "cem"
+
+    @torch.no_grad()
+    def search(self, objective, shape, scale, budget, init, gen):  # noqa: ANN001, ANN201
+        mean = torch.zeros(shape) if init is None else init.clone()
+        std = torch.full(shape, self.init_std * scale)
+        best, best_cost = mean.clone(), float("inf")
+        for _ in range(max(1, budget // self.population)):
+            noise = torch.randn((self.population - 2, *shape), generator=gen)
+            a = torch.cat([mean[None], best[None], mean + std * noise]).clamp(-scale, scale)
+            cost = objective(a)
+            best, best_cost = _keep_best(a, cost, best, best_cost)
+            elite = a[cost.argsort()[: self.elites]]
+            mean = self.momentum * mean + (1 - self.momentum) * elite.mean(0)
+            std = (self.momentum * std + (1 - self.momentum) * elite.std(0)).clamp_min(self.min_std * scale)
+        return best
+
+
+@dataclass
+class MPPI(Planner):
+    """Model-predictive path integral: Gaussian perturbations of the mean with fixed `std`, averaged with
+    weights `exp(-(J - J_min) / lambda)`, `lambda = temperature * (median J - J_min)` (scale-free)."""
+
+    population: int = 64
+    std: float = 0.3  # fraction of scale
+    temperature: float = 0.1
+    name: ClassVar[str] = "mppi"
+
+    @torch.no_grad()
+    def search(self, objective, shape, scale, budget, init, gen):  # noqa: ANN001, ANN201
+        mean = torch.zeros(shape) if init is None else init.clone()
+        best, best_cost = mean.clone(), float("inf")
+        for _ in range(max(1, budget // self.population)):
+            noise = torch.randn((self.population - 1, *shape), generator=gen)
+            a = torch.cat([mean[None], mean + self.std * scale * noise]).clamp(-scale, scale)
+            cost = objective(a).double()
+            best, best_cost = _keep_best(a, cost, best, best_cost)
+            lam = self.temperature * (cost.median() - cost.min()).clamp_min(1e-12)
+            w = torch.softmax(-(cost - cost.min()) / lam, 0).float()
+            mean = (w.reshape(-1, 1, 1) * a).sum(0)
+        return best
+
+
+@dataclass
+class Gradient(Planner):
+    """Adam on the action sequence through a differentiable world (the solver's adjoint, or the model),
+    projected onto the action box after each step; `restarts` sequences in one batch (the first from
+    zero or `init`, the others uniform in half the box); returns the best sequence evaluated."""
+
+    restarts: int = 4
+    lr: float = 0.1  # fraction of scale per Adam step
+    name: ClassVar[str] = "grad"
+
+    def search(self, objective, shape, scale, budget, init, gen):  # noqa: ANN001, ANN201
+        start = torch.zeros(shape) if init is None else init
+        others = (torch.rand((self.restarts - 1, *shape), generator=gen) - 0.5) * scale
+        a = torch.cat([start[None], others]).double().requires_grad_()
+        opt = torch.optim.Adam([a], lr=self.lr * scale)
+        best, best_cost = start.clone(), float("inf")
+        for _ in range(max(1, budget // self.restarts)):
+            with torch.enable_grad():
+                cost = objective(a)
+                (grad,) = torch.autograd.grad(cost.sum(), a)
+            best, best_cost = _keep_best(a.detach().float(), cost.detach(), best, best_cost)
+            if not torch.isfinite(grad).all():
+                break
+            a.grad = grad
+            opt.step()
+            with torch.no_grad():
+                a.clamp_(-scale, scale)
+        return best
+
+
+PLANNERS: dict[str, type[Planner]] = {p.name: p for p in (Zero, RandomShooting, CEM, MPPI, Gradient)}
+
+
+def parse_planner(spec: str) -> tuple[Planner, str]:
+    """`"cem"` -> (CEM(), "latent"); `"cem-solver"` -> (CEM(), "solver"); `"zero"` -> (Zero(), "solver")
+    (zero never evaluates its world; the solver world only tells it the action size)."""
+    name, _, where = spec.strip().partition("-")
+    if name not in PLANNERS or where not in ("", "solver") or (name == "zero" and where):
+        known = ", ".join([*(n for n in PLANNERS if n != "zero"), *(f"{n}-solver" for n in PLANNERS if n != "zero"),
+                           "zero"])
+        raise SciwmError(f"planner {spec!r} unknown; known: {known}")
+    return PLANNERS[name](), "solver" if name == "zero" else (where or "latent")
+
+
+def _keep_best(a: Tensor, cost: Tensor, best: Tensor, best_cost: float) -> tuple[Tensor, float]:
+    cost = torch.nan_to_num(cost.detach().double(), nan=float("inf"))
+    i = int(cost.argmin())
+    if float(cost[i]) < best_cost:
+        return a[i].detach().float().clone(), float(cost[i])
+    return best, best_cost
+
+
+def _fit(init: Tensor, shape: tuple[int, int]) -> Tensor:
+    """A warm start cut or padded (with its last action) to `shape`."""
+    init = init.reshape(-1, shape[1])[: shape[0]]
+    if init.shape[0] < shape[0]:
+        init = torch.cat([init, init[-1:].expand(shape[0] - init.shape[0], -1)])
+    return init

@@ -1,0 +1,119 @@
+"""`run_suite`: every planner on every case of a task suite, executed in the true solver; results.json,
+plan.md and figures.
+
+    result = run_suite("benchmarks/tasks/burgers1d-reach.toml", ["cem", "cem-solver", "zero"],
+                       model="runs/burgers-latent", out="plans/burgers")
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from sciwm.control.mpc import Episode, run_episode
+from sciwm.control.planners import parse_planner
+from sciwm.control.tasks import SuiteSpec
+from sciwm.control.worlds import LatentWorld, SolverWorld
+from sciwm.errors import SciwmError
+
+RESULTS_VERSION = 1
+
+
+def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model: str | Path | None = None,
+              budget: int = 512, replan_every: int = 0, device: str = "cpu",
+              log: Callable[[str], None] | None = None) -> dict:
+    """Run `planners` (names as in `parse_planner`) on the suite `tasks`; write `out`; return the results."""
+    spec = SuiteSpec.load(tasks)
+    parsed = [(name, *parse_planner(name)) for name in planners]
+    if budget < 1:
+        raise SciwmError(f"--budget {budget}: need at least 1 rollout per plan")
+    latent = any(where == "latent" for _, _, where in parsed)
+    if latent and model is None:
+        raise SciwmError("latent planners (" + ", ".join(n for n, _, w in parsed if w == "latent") +
+                         ") need --model RUN (a trained latent_fno or jepa run)")
+    cases = spec.tasks(device)
+    system = cases[0].system
+    worlds = {"solver": SolverWorld(system)}
+    if latent:
+        from sciwm.checkpoint import load_run
+
+        worlds["latent"] = LatentWorld(load_run(model, device), system)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    episodes: dict[str, list[Episode]] = {name: [] for name, _, _ in parsed}
+    for task in cases:
+        for name, planner, where in parsed:
+            ep = run_episode(task, planner, worlds[where], budget, replan_every, label=name)
+            episodes[name].append(ep)
+            if log:
+                log(f"{task.name} {name}: distance {ep.score.distance:.3g} (start {ep.score.distances[0]:.3g}), "
+                    f"effort {ep.score.effort:.3g}, {ep.plan_seconds:.2f} s planning")
+    result = _result(spec, model, budget, replan_every, episodes)
+    write_results(result, out / "results.json")
+    from sciwm.control.figures import write_figures
+
+    result["figures"] = [p.name for p in write_figures(result, cases, episodes, out)]
+    write_results(result, out / "results.json")
+    (out / "plan.md").write_text(markdown(result))
+    return result
+
+
+def _summary(eps: list[Episode]) -> dict:
+    d = [e.score.distance for e in eps]
+    return {"success_rate": sum(e.score.success for e in eps) / len(eps), "distance_mean": statistics.fmean(d),
+            "distance_median": statistics.median(d), "effort_mean": statistics.fmean(e.score.effort for e in eps),
+            "plan_seconds_mean": statistics.fmean(e.plan_seconds for e in eps), "episodes": len(eps)}
+
+
+def _result(spec: SuiteSpec, model: str | Path | None, budget: int, replan_every: int,
+            episodes: dict[str, list[Episode]]) -> dict:
+    planners = []
+    for name, eps in episodes.items():
+        planners.append({"name": name, "summary": _summary(eps), "episodes": [
+            {"task": e.task, "seed": e.seed, "distance": e.score.distance, "effort": e.score.effort,
+             "success": bool(e.score.success), "plan_seconds": e.plan_seconds, "plans": e.plans,
+             "distances": e.score.distances, "actions": np.asarray(e.actions, np.float64).round(6).tolist()}
+            for e in eps]})
+    return {"format": "sciwm-plan", "version": RESULTS_VERSION, "suite": spec.name, "tasks_file": str(spec.source),
+            "model": None if model is None else str(model), "budget": budget, "replan_every": replan_every,
+            "mode": "open loop" if replan_every <= 0 else f"MPC, re-plan every {replan_every} interval(s)",
+            "horizon": spec.horizon, "hold": spec.hold, "tolerance": spec.tolerance,
+            "effort_weight": spec.effort_weight, "seeds": list(spec.seeds), "planners": planners}
+
+
+def write_results(result: dict, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(result, indent=1))
+
+
+def read_results(path: str | Path) -> dict:
+    try:
+        result = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise SciwmError(f"{path}: not a readable results file ({err})") from None
+    if not isinstance(result, dict) or result.get("format") != "sciwm-plan":
+        raise SciwmError(f"{path}: not a sciwm plan results file")
+    return result
+
+
+def markdown(result: dict) -> str:
+    """plan.md: the settings and one row per planner."""
+    lines = [f"# Planning: {result['suite']}", "",
+             f"Tasks `{result['tasks_file']}`, {len(result['seeds'])} cases, horizon {result['horizon']} intervals "
+             f"(score: mean relative L2 distance over the last {result['hold']}), success below "
+             f"{result['tolerance']:g}; {result['mode']}; budget {result['budget']} rollouts per plan; "
+             f"model `{result['model']}`. Every plan executed in the true solver.", "",
+             "| planner | success | distance (mean) | distance (median) | effort | planning s / episode |",
+             "|---|---|---|---|---|---|"]
+    for p in result["planners"]:
+        s = p["summary"]
+        lines.append(f"| {p['name']} | {s['success_rate']:.0%} | {s['distance_mean']:.3g} | "
+                     f"{s['distance_median']:.3g} | {s['effort_mean']:.3g} | {s['plan_seconds_mean']:.3g} |")
+    lines += ["", "Planner names: `<method>` plans in the world model's latent space, `<method>-solver` with the "
+              "true solver in the loop; `zero` applies no forcing. Distance = ||u - goal|| / ||goal||; "
+              "effort = mean squared action.", ""]
+    lines += [f"![{f}]({f})" for f in result.get("figures", [])]
+    return "\n".join(lines) + "\n"
