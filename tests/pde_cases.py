@@ -1,29 +1,15 @@
-"""Shared helpers for the PDE validation tests: exact solutions and a single-threaded torch.
-
-Small FFTs are far slower with two intra-op threads on a busy 2-core machine (a 64x64 rfft2 measured
-6 ms with 2 threads against 34 us with 1), so the PDE tests run single-threaded: they check physics,
-not speed.
-"""
+"""Shared helpers for the PDE validation tests: exact solutions, errors and observed orders.
+(Every test runs on one torch thread: see conftest.py.)"""
 
 from __future__ import annotations
 
 import itertools
 import math
 
-import pytest
 import torch
 from scipy.special import ive
 
 F64 = torch.float64
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Run each test with one torch thread; restore the previous setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:

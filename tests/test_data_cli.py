@@ -1,7 +1,5 @@
 """`sciwm info/convert/plot`: work on good files; bad input exits 2 with one line naming file and problem."""
 
-import sys
-import types
 
 import h5py
 import numpy as np
@@ -13,14 +11,7 @@ import sciwm.data
 
 
 @pytest.fixture
-def main(monkeypatch):
-    """sciwm.cli.main; stands in for the solver commands when sciwm.pdes.cli is not there yet."""
-    try:
-        import sciwm.pdes.cli  # noqa: F401
-    except ImportError:
-        stub = types.ModuleType("sciwm.pdes.cli")
-        stub.add_solve_parser = lambda sub, func: None
-        monkeypatch.setitem(sys.modules, "sciwm.pdes.cli", stub)
+def main():
     from sciwm.cli import main
 
     return main

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-from pde_cases import one_thread  # noqa: F401
 
 from sciwm.errors import SciwmError
 from sciwm.pdes import Grid, make_solver

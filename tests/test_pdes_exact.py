@@ -10,7 +10,7 @@ import math
 
 import pytest
 import torch
-from pde_cases import F64, burgers_cole_hopf, kdv_soliton, one_thread, rel_err  # noqa: F401
+from pde_cases import F64, burgers_cole_hopf, kdv_soliton, rel_err
 
 from sciwm.pdes import Grid, make_solver
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from pde_cases import F64, one_thread, rel_err  # noqa: F401
+from pde_cases import F64, rel_err
 
 from sciwm.pdes import Grid, make_solver
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 import torch
-from pde_cases import F64, burgers_cole_hopf, observed_orders, one_thread, rel_err  # noqa: F401
+from pde_cases import F64, burgers_cole_hopf, observed_orders, rel_err
 
 from sciwm.pdes import Grid, make_solver
 
