@@ -102,25 +102,29 @@ class SurrogateEntry:
 
     def train_set(self) -> dict | None:
         """Size of the training set (samples, simulated time per sample incl. burn-in), if its file is here."""
+        ds = _train_file(self.loaded)
+        if ds is None:
+            return None
         path = Path(self.loaded.config.data.train)
-        if not path.is_file():
-            return None
-        try:
-            ds = open_data(path)
-        except SciwmError:
-            return None
         t = np.asarray(ds["time"].values, np.float64)
         burn = float(np.asarray(ds.attrs.get("burn_in", 0.0)).reshape(-1)[0])
         return {"path": str(path), "samples": int(ds.sizes["sample"]), "time_per_sample": float(t[-1] - t[0]) + burn,
                 "precision": str(ds.attrs.get("precision", ""))}
 
 
-def _train_dt_save(loaded: LoadedRun) -> float | None:
+def _train_file(loaded: LoadedRun):  # noqa: ANN202 - xarray.Dataset | None
+    """The run's training file, when it is still where the run's config says and readable."""
     path = Path(loaded.config.data.train)
     if not path.is_file():
         return None
     try:
-        ds = open_data(path)
+        return open_data(path)
     except SciwmError:
         return None
-    return float(np.asarray(ds.attrs["dt_save"]).reshape(-1)[0]) if "dt_save" in ds.attrs else None
+
+
+def _train_dt_save(loaded: LoadedRun) -> float | None:
+    ds = _train_file(loaded)
+    if ds is None or "dt_save" not in ds.attrs:
+        return None
+    return float(np.asarray(ds.attrs["dt_save"]).reshape(-1)[0])
