@@ -178,3 +178,24 @@ def test_cli_writes_the_report(tiny, tmp_path, capsys):
     args.func(args)
     assert (tmp_path / "r" / "report.md").exists()
     assert capsys.readouterr().out.strip().endswith("report.md")
+
+
+def test_timing_excludes_the_warm_up_call_and_interleaves_repeats():
+    import time
+
+    from sciwm.bench.timing import time_calls
+
+    calls, order = {"first": 0}, []
+
+    def slow_first() -> None:  # like a first call that builds FFT plans or compiles: 0.3 s, then 0.01 s
+        calls["first"] += 1
+        order.append("a")
+        time.sleep(0.3 if calls["first"] == 1 else 0.01)
+
+    def steady() -> None:
+        order.append("b")
+        time.sleep(0.01)
+
+    t = time_calls({"a": slow_first, "b": steady}, repeats=3, device="cpu")
+    assert len(t["a"].seconds) == 3 and max(t["a"].seconds) < 0.15  # the 0.3 s warm-up is not timed
+    assert order == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then alternating order per round
