@@ -182,7 +182,7 @@ def _horizons(n_frames: int) -> list[int]:
     return sorted({1, *(max(1, round(f * (n_frames - 1))) for f in (0.25, 0.5, 1.0))})
 
 
-def _correlation_times(corr: np.ndarray, lead: np.ndarray, thresholds: list[float]) -> dict[str, dict]:
+def correlation_times(corr: np.ndarray, lead: np.ndarray, thresholds: list[float]) -> dict[str, dict]:
     """Per-sample correlation time (field-mean correlation) at each threshold, with median and IQR."""
     out = {}
     for thr in thresholds:
@@ -226,7 +226,7 @@ def summarise(pair: Pair, s: dict[str, np.ndarray], threshold: float = 0.8) -> d
         "pde": str(pair.true.attrs.get("pde", "")), "fields": pair.fields, "n_samples": int(bad_any.shape[0]),
         "n_frames": len(lead), "time_units": str(pair.true["time"].attrs.get("units", "")),
         "t0": float(pair.times[0]), "times": lead.tolist(), "threshold": threshold,
-        "correlation_time": _correlation_times(field_mean["correlation"], lead, thresholds),
+        "correlation_time": correlation_times(field_mean["correlation"], lead, thresholds),
         "horizons": {"steps": hz, "times": lead[hz].tolist(),
                      "nrmse_mean": field_mean["nrmse"][:, hz].mean(0).tolist(),
                      "nrmse_median": _quantiles(field_mean["nrmse"][:, hz])[1].tolist(),

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from sciwm import metrics
+from sciwm.evaluate import correlation_times
 
 BAND_NAMES = ("low", "mid", "high")
 
@@ -69,13 +70,8 @@ class Accumulator:
         a = self.arrays()
         nrmse, corr = a["nrmse"].mean(2), a["correlation"].mean(2)  # field means per (sample, time)
         spec = a["spectral_error"].mean(2)  # (sample, time, band)
-        ct = {}
-        for thr in thresholds:
-            steps, censored = metrics.correlation_time(torch.from_numpy(corr), 1.0, thr)
-            t = lead[steps.long().numpy()]
-            q25, q50, q75 = np.percentile(t, (25, 50, 75))
-            ct[f"{thr:g}"] = {"median": float(q50), "q25": float(q25), "q75": float(q75),
-                              "censored_fraction": float(censored.double().mean())}
+        ct = {thr: {k: v for k, v in summary.items() if k not in ("per_sample", "censored")}
+              for thr, summary in correlation_times(corr, lead, list(thresholds)).items()}
         bad_any = a["bad"].any(axis=(1, 2))
         return {
             "correlation_time": ct,
