@@ -23,6 +23,7 @@ from sciwm.control import (
     Zero,
     run_episode,
 )
+from sciwm.control.animation import animate_case, animation_path, case_frames
 from sciwm.control.report import read_results
 from sciwm.data.card import Card
 from sciwm.data.stats import FieldStats
@@ -202,6 +203,49 @@ def test_plan_command_writes_results_that_round_trip(tmp_path):
     assert len(result["planners"][0]["episodes"][0]["distances"]) == 4
     assert "| random-solver |" in (out / "plan.md").read_text()
     assert (out / "distance.png").stat().st_size > 0 and (out / "fields.png").stat().st_size > 0
+    from PIL import Image
+
+    for seed in (0, 1):  # one animation per case: a GIF of H + 1 frames, small
+        path = out / f"anim_tiny-reach_{seed}.gif"
+        with Image.open(path) as gif:
+            assert gif.format == "GIF" and gif.n_frames == 4
+        assert path.stat().st_size < 1_000_000 and f"anim_tiny-reach_{seed}.gif" in result["figures"]
+    assert not list(out.glob(".*"))  # no temporary files left behind
+
+
+def test_an_episode_keeps_the_executed_run_it_was_scored_on(task):
+    ep = run_episode(task, Zero(), SolverWorld(task.system), budget=1, replan_every=1)
+    again = task.score(ep.actions)
+    assert ep.frames.shape == (task.horizon + 1, *task.start.shape)
+    assert (ep.frames[0] == task.start.numpy()).all() and (ep.frames[-1] == ep.score.reached).all()
+    assert ep.score.distances == again.distances and (again.reached == ep.score.reached).all()
+
+
+def test_animation_frames_are_the_executed_trajectories(task):
+    world = SolverWorld(task.system)
+    episodes = {"zero": run_episode(task, Zero(), world, 1), "cem": run_episode(task, CEM(population=8), world, 16)}
+    frames = case_frames(episodes)
+    assert [f.interval for f in frames] == list(range(task.horizon + 1))
+    for name, ep in episodes.items():
+        for t, f in enumerate(frames):
+            assert (f.fields[name] == ep.frames[t, 0]).all() and f.distances[name] == ep.score.distances[t]
+        assert (frames[-1].fields[name] == ep.score.reached[0]).all()
+
+
+def test_a_2d_case_animates_as_images_side_by_side(tmp_path):
+    card = Card.from_text(Path(__file__).parents[1].joinpath("datasets/ns2d-forced.toml").read_text()
+                          .replace("n = [64, 64]", "n = [16, 16]"))
+    system = ControlSystem.from_card(card)
+    start = torch.zeros(1, 16, 16, dtype=system.dtype)
+    goal = system.run(start[None], torch.from_numpy(system.hidden_actions(0, 2))[None])[0, -1]
+    task = ControlTask("ns/0", 0, system, start, goal, horizon=2)
+    world = SolverWorld(system)
+    episodes = {"zero": run_episode(task, Zero(), world, 1), "random": run_episode(task, RandomShooting(4), world, 4)}
+    path = animate_case(task, episodes, animation_path(tmp_path, "ns", 0))
+    from PIL import Image
+
+    with Image.open(path) as gif:
+        assert path.name == "anim_ns_0.gif" and gif.n_frames == 3
 
 
 @pytest.mark.parametrize("text, message", [

@@ -1,5 +1,5 @@
-"""Planning figures: start, goal and reached fields per case (1D lines, 2D images) and the distance to
-the goal against the control step (matplotlib Agg)."""
+"""Planning figures: start, goal and reached fields per case (1D lines, 2D images), the distance to the
+goal against the control step, and one animation per case (`sciwm.control.animation`) (matplotlib Agg)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,21 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from sciwm.control.animation import animate_case, animation_path  # noqa: E402
 from sciwm.control.mpc import Episode  # noqa: E402
 from sciwm.control.tasks import ControlTask  # noqa: E402
 
-MAX_CASES = 4  # cases drawn in fields.png
+MAX_CASES = 4  # cases drawn in fields.png and animated
 
 
 def write_figures(result: dict, cases: list[ControlTask], episodes: dict[str, list[Episode]], out: Path) -> list[Path]:
+    """distance.png, fields.png and `anim_<suite>_<seed>.gif` for the first MAX_CASES cases."""
     paths = [out / "distance.png", out / "fields.png"]
     plot_distance(result, paths[0])
     plot_fields(cases[:MAX_CASES], {k: v[:MAX_CASES] for k, v in episodes.items()}, paths[1])
+    for r, task in enumerate(cases[:MAX_CASES]):
+        path = animation_path(out, result["suite"], task.seed)
+        paths.append(animate_case(task, {n: eps[r] for n, eps in episodes.items()}, path))
     return paths
 
 

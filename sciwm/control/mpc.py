@@ -12,7 +12,7 @@ time spent inside the planner over the whole episode (execution and scoring excl
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ class Episode:
     score: Score
     plan_seconds: float
     plans: int  # planner calls (1 in open loop)
+    frames: np.ndarray = field(repr=False)  # (H + 1, C, *grid): the executed run in the true solver (0 = start)
 
 
 def run_episode(task: ControlTask, planner: Planner, world: World, budget: int, replan_every: int = 0,
@@ -53,6 +54,7 @@ def run_episode(task: ControlTask, planner: Planner, world: World, budget: int, 
         frames.extend(out.unbind(0))
         executed.extend(plan[:r].unbind(0))
         warm = plan[r:]
-    actions = torch.stack(executed)
-    score = task.score_frames(torch.stack(frames), actions)
-    return Episode(task.name, task.seed, label or planner.name, actions.numpy(), score, seconds, plans)
+    actions, run = torch.stack(executed), torch.stack(frames)
+    score = task.score_frames(run, actions)
+    return Episode(task.name, task.seed, label or planner.name, actions.numpy(), score, seconds, plans,
+                   run.cpu().numpy())

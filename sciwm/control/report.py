@@ -115,5 +115,9 @@ def markdown(result: dict) -> str:
     lines += ["", "Planner names: `<method>` plans in the world model's latent space, `<method>-solver` with the "
               "true solver in the loop; `zero` applies no forcing. Distance = ||u - goal|| / ||goal||; "
               "effort = mean squared action.", ""]
-    lines += [f"![{f}]({f})" for f in result.get("figures", [])]
+    figures = result.get("figures", [])
+    lines += [f"![{f}]({f})" for f in figures if not f.endswith(".gif")]
+    gifs = [f"[{f}]({f})" for f in figures if f.endswith(".gif")]
+    if gifs:
+        lines += ["", "Animations (executed runs, interval by interval): " + ", ".join(gifs)]
     return "\n".join(lines) + "\n"
