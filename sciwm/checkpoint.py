@@ -72,10 +72,15 @@ class LoadedRun:
     config: RunConfig
     spec: DataSpec
     stats: FieldStats
-    param_names: list[str]
+    param_names: list[str]  # the per-trajectory parameters the model takes, in order (`[data] params`)
     param_mean: torch.Tensor
     param_std: torch.Tensor
     step: int
+
+    @property
+    def time_stride(self) -> int:
+        """Saved frames of the training data per model step (`[data] time_stride`; 1 for older runs)."""
+        return self.config.data.time_stride
 
     def normalize_params(self, values: torch.Tensor) -> torch.Tensor | None:
         """Raw `(B, P)` parameters -> the model's normalised inputs (None when the data has none)."""

@@ -4,7 +4,8 @@
     print(sciwm.evaluate.format_table(result))
 
 Both files are in the sciwm layout (any source `sciwm.data.open` reads) with the same fields, grid and
-sample count; frames are matched by their time coordinate and only the common ones are scored. A
+sample count; frames are matched by their time coordinate and only the common ones are scored (so a
+rollout of a run with `time_stride` s, frames s * dt_save apart, is scored against every s-th truth frame). A
 diverged rollout is scored, not refused: a non-finite frame of a field counts as correlation 0 and
 infinite error, and the first such time per sample is reported. Definitions: docs/metrics.md.
 """

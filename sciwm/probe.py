@@ -232,6 +232,7 @@ def probe(run: str | Path | LoadedRun, data: str | Path, fit: str | Path | None 
     scales = {n: _transform(t_fit[n][0])[1] for n in t_test}
     result = {"run": "<loaded>" if isinstance(run, LoadedRun) else str(run), "data": str(data),
               "fit": None if fit is None else str(fit), "model": loaded.config.model.name,
+              "model_params": list(loaded.param_names),
               "trajectories": int(test.raw.shape[0]), "frames": int(test.raw.shape[1]), "every": every,
               "targets": {}}
     scores = {}
@@ -284,7 +285,8 @@ def format_table(result: dict) -> str:
     """The probe result as a plain-text table (R² of the run, of the random encoder, and the gap)."""
     rows = [f"probes of {result['model']} ({result['features']} features) on {result['trajectories']} "
             f"trajectories x {result['frames']} frames, "
-            + ("K-fold by trajectory" if result["fit"] is None else f"fitted on {result['fit']}"),
+            + ("K-fold by trajectory" if result["fit"] is None else f"fitted on {result['fit']}")
+            + f"; the model is given parameters {result.get('model_params', [])}",
             f"{'target':<12} {'kind':<6} {'scale':<6} {'R2':>8} {'random':>8} {'gain':>8}"]
     for name, t in result["targets"].items():
         r2, r0 = t["r2"], t["r2_random"]

@@ -3,7 +3,9 @@
 `rollout_model` feeds predictions back as inputs (latent models roll forward in latent space and decode
 each step); `rollout_file` does that from the first `k` frames of every trajectory of a data file and
 writes the prediction in the trajectory format (frames `0 .. k-1` are the given history, so the time
-axis lines up with the truth). A trajectory that turns non-finite or leaves `limit` (in normalised
+axis lines up with the truth). A run trained with `[data] time_stride = s` starts from the file's frames
+0, s, .., (k-1) s, steps s saved frames at a time (its actions: `sciwm.data.windows.step_actions`), and
+writes frames `s * dt_save` apart. A trajectory that turns non-finite or leaves `limit` (in normalised
 units: standard deviations of the training data) is marked diverged at that step, its later frames are
 NaN, and the others go on; nothing computed is lost.
 """
@@ -23,6 +25,7 @@ from sciwm.checkpoint import load_run
 from sciwm.data.format import TrajectoryWriter
 from sciwm.data.reading import field_names
 from sciwm.data.reading import open as open_data
+from sciwm.data.windows import step_actions
 from sciwm.errors import SciwmError
 
 DIVERGENCE_LIMIT = 1e3
@@ -84,27 +87,32 @@ def rollout_file(
     grid = tuple(ds[fields[0]].shape[2:])
     if grid != loaded.spec.grid:
         raise SciwmError(f"{data}: grid {grid} differs from the run's {loaded.spec.grid}")
-    n = ds.sizes["sample"]
+    n, ts = ds.sizes["sample"], loaded.time_stride
+    if (k - 1) * ts >= ds.sizes["time"]:
+        raise SciwmError(f"{data}: {ds.sizes['time']} frames cannot hold the run's {k} history frames {ts} apart")
     dt = float(np.asarray(ds.attrs.get("dt_save", 1.0)).reshape(-1)[0])
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
     attrs = {key: ds.attrs.get(key, "") for key in ("pde", "equation", "params", "domain_length", "boundary",
                                                      "solver", "dt_solver", "seed", "card")}
-    attrs.update(dt_save=dt, history_frames=k,
+    attrs.update(dt_save=dt * ts, history_frames=k, time_stride=ts,
                  source=f"sciwm rollout of {Path(run).resolve()} (step {loaded.step})")
     coords = {d: ds[d].values for d in ("x", "y") if d in ds.coords}
-    writer = TrajectoryWriter.create(partial, fields=fields, time=np.arange(k + steps) * dt, x=coords["x"],
+    writer = TrajectoryWriter.create(partial, fields=fields, time=np.arange(k + steps) * dt * ts, x=coords["x"],
                                      y=coords.get("y"), params=loaded.param_names, attrs=attrs, n_expected=n)
     diverged = []
     try:
         for s0 in range(0, n, batch):
             s1 = min(n, s0 + batch)
-            hist = torch.from_numpy(np.stack([ds[f][s0:s1, :k].values for f in fields], 2).astype(np.float32))
+            hist = torch.from_numpy(np.stack([ds[f][s0:s1, : (k - 1) * ts + 1 : ts].values for f in fields], 2)
+                                    .astype(np.float32))
             raw = np.stack([ds[p][s0:s1].values for p in loaded.param_names], 1) if loaded.param_names \
                 else np.zeros((s1 - s0, 0))
             params = loaded.normalize_params(torch.from_numpy(raw.astype(np.float64)))
+            actions = _file_actions(ds, slice(s0, s1), k, steps, ts) if loaded.spec.n_action else None
             result = rollout_model(loaded.model, loaded.stats.normalize(hist).to(device), steps,
-                                   None if params is None else params.float().to(device))
+                                   None if params is None else params.float().to(device),
+                                   None if actions is None else actions.to(device))
             pred = loaded.stats.denormalize(result.frames.cpu())
             frames = torch.cat([hist, pred], 1).numpy()
             writer.append({f: frames[:, :, c] for c, f in enumerate(fields)},
@@ -119,6 +127,18 @@ def rollout_file(
     bad = [(i, s) for i, s in enumerate(diverged) if s]
     return {"samples": n, "steps": steps, "history": k, "diverged": len(bad),
             "first_divergence": min((s for _, s in bad), default=None), "out": str(out)}
+
+
+def _file_actions(ds, samples: slice, k: int, steps: int, ts: int) -> Tensor:  # noqa: ANN001 - xarray
+    """The actions of a rollout's `steps` model steps, from model frame k - 1 on: `(B, steps, ts * A)`."""
+    if "action" not in ds:
+        raise SciwmError("the run takes actions; the data file has none (variable `action`)")
+    need = (k - 1 + steps) * ts
+    if need > ds.sizes["time"]:
+        raise SciwmError(f"--steps {steps}: the actions of {steps} steps reach frame {need - 1}; the file's end at "
+                         f"frame {ds.sizes['time'] - 1}; lower --steps")
+    per_frame = np.asarray(ds["action"][samples, (k - 1) * ts : need].values, np.float32)
+    return torch.from_numpy(step_actions(per_frame, ts, steps).reshape(per_frame.shape[0], steps, -1))
 
 
 def summary_line(summary: dict) -> str:

@@ -30,6 +30,16 @@ class DataConfig:
     val: str = ""  # optional; validation rollouts are skipped without it
     history: int = 1  # k input frames
     stride: int = 1  # frames between window starts
+    time_stride: int = 1  # saved frames per model step: the model sees frames t0, t0 + s, t0 + 2s, ...
+    params: tuple[str, ...] | None = None  # per-trajectory parameters given to the model; None: all of the file
+
+    def __post_init__(self) -> None:
+        if isinstance(self.time_stride, bool) or not isinstance(self.time_stride, int) or self.time_stride < 1:
+            raise SciwmError(f"data.time_stride must be a whole number >= 1, got {self.time_stride!r}")
+        if self.params is not None:
+            if isinstance(self.params, str) or not all(isinstance(p, str) for p in self.params):
+                raise SciwmError(f"data.params = {self.params!r}: expected a list of names, e.g. [\"nu\"] or []")
+            object.__setattr__(self, "params", tuple(self.params))
 
 
 @dataclass(frozen=True)
@@ -103,7 +113,7 @@ class RunConfig:
         lines = []
         for table, values in self.to_dict().items():
             lines.append(f"[{table}]")
-            lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+            lines += [f"{key} = {json.dumps(value)}" for key, value in values.items() if value is not None]
             lines.append("")
         return "\n".join(lines)
 
@@ -126,7 +136,8 @@ def from_table(cls: type, table: dict[str, Any], name: str) -> Any:
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
-    """`table.key=value` with a TOML value (`3e-4`, `true`, `"fno"`; bare words are strings)."""
+    """`table.key=value` with a TOML value (`3e-4`, `true`, `"fno"`, `["nu"]`; bare words are strings, and
+    so are the bare words of a list: `data.params=[nu]`)."""
     if "=" not in item or "." not in item.split("=", 1)[0]:
         raise SciwmError(f"--set {item!r}: expected TABLE.KEY=VALUE, e.g. train.lr=3e-4")
     key, text = item.split("=", 1)
@@ -134,5 +145,7 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     try:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
-        value = text
+        inner = text.strip()
+        words = [w.strip() for w in inner[1:-1].split(",") if w.strip()]
+        value = words if inner.startswith("[") and inner.endswith("]") else text
     raw.setdefault(table, {})[name] = value

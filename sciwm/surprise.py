@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from sciwm.checkpoint import LoadedRun, load_run
+from sciwm.data.windows import step_actions
 from sciwm.errors import SciwmError
 from sciwm.probe import read_trajectories
 
@@ -171,13 +172,21 @@ def onsets(flagged: list[int]) -> list[int]:
 
 
 def file_scores(pred: Predictor, data: str | Path, run: LoadedRun) -> tuple[Tensor, Tensor]:
-    """Surprise of every trajectory of a file: (S, T-1) scores and the (S, P) raw params used."""
+    """Surprise of every trajectory of a file and its raw frames `(S, T, C, *grid)`.
+
+    A run with `time_stride` s scores every s-th frame (its steps, actions per `step_actions`):
+    scores `(S, T' - 1)` with T' = (T - 1) // s + 1, entry j scoring saved frame (j + 1) s."""
     tr = read_trajectories(run, data)
     missing = [p for p in run.param_names if p not in tr.params]
     if missing:
         raise SciwmError(f"{data}: lacks parameter(s) {missing}, which the run was trained with")
     params = torch.tensor(np.stack([tr.params[p] for p in run.param_names], 1)) if run.param_names else None
-    return surprise(pred, tr.raw, params, tr.actions if run.spec.n_action else None), tr.raw
+    ts = run.time_stride
+    frames = tr.raw[:, ::ts]
+    actions = None
+    if run.spec.n_action and tr.actions is not None:
+        actions = torch.from_numpy(step_actions(tr.actions.numpy(), ts, frames.shape[1]))
+    return surprise(pred, frames, params, actions), tr.raw
 
 
 def surprise_file(run: str | Path, data: str | Path, threshold: float | None = None,
@@ -195,13 +204,15 @@ def surprise_file(run: str | Path, data: str | Path, threshold: float | None = N
     else:
         thr = Threshold(float(threshold))
     scores, _ = file_scores(pred, data, loaded)
+    ts = loaded.time_stride  # flags are found in model steps, reported as the file's frame indices
     trajectories = []
     for i, s in enumerate(scores):
         flags = flagged_frames(s, thr.value)
         peak = int(torch.nan_to_num(s, nan=-math.inf).argmax()) + 1
-        trajectories.append({"sample": i, "max": float(np.nanmax(s.numpy())), "at": peak, "flagged": flags,
-                             "onsets": onsets(flags), "scores": [None if math.isnan(v) else v for v in s.tolist()]})
-    return {"run": str(run), "data": str(data), "model": loaded.config.model.name,
+        trajectories.append({"sample": i, "max": float(np.nanmax(s.numpy())), "at": peak * ts,
+                             "flagged": [f * ts for f in flags], "onsets": [f * ts for f in onsets(flags)],
+                             "scores": [None if math.isnan(v) else v for v in s.tolist()]})
+    return {"run": str(run), "data": str(data), "model": loaded.config.model.name, "time_stride": ts,
             "space": "latent" if pred.latent else "field", "threshold": asdict(thr), "trajectories": trajectories}
 
 

@@ -123,8 +123,11 @@ def start_session(cfg: RunConfig, out: Path, resume: bool, device: str) -> Sessi
         raise SciwmError(f"train.batch_size={tc.batch_size} must be divisible by the {world} processes")
     if not cfg.data.train:
         raise SciwmError("config [data] train: the training file is missing")
-    windows = Windows(cfg.data.train, history=cfg.data.history, future=tc.unroll, stride=cfg.data.stride)
-    val = Windows(cfg.data.val, history=cfg.data.history, future=1, stats=windows.stats) if cfg.data.val else None
+    dc = cfg.data
+    windows = Windows(dc.train, history=dc.history, future=tc.unroll, stride=dc.stride, params=dc.params,
+                      time_stride=dc.time_stride)
+    val = Windows(dc.val, history=dc.history, future=1, stats=windows.stats, params=windows.params,
+                  time_stride=dc.time_stride) if dc.val else None
     spec = DataSpec(channels=len(windows.fields), grid=tuple(windows.grid), history=cfg.data.history,
                     n_params=len(windows.params), n_action=windows.action_size)
     torch.manual_seed(tc.seed)

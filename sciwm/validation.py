@@ -1,8 +1,9 @@
 """Validation during training: one-step loss on held-out windows and a rollout's correlation time.
 
 The rollout starts from the first `k` frames of up to `val_samples` validation trajectories and runs
-`val_rollout` steps (fewer if the trajectories are shorter); the correlation time is in frames
-(multiply by the file's `dt_save` for physical time), the median over trajectories, threshold 0.8.
+`val_rollout` steps (fewer if the trajectories are shorter); the correlation time is in model steps
+(multiply by `time_stride * dt_save` of the file for physical time), the median over trajectories,
+threshold 0.8. Runs with actions are given the file's actions (per step, as in training).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from torch.nn import functional as F
 
 from sciwm.data.windows import Windows
 from sciwm.metrics import correlation, correlation_time, nrmse
+from sciwm.objectives import step_action
 from sciwm.rollout import rollout_model
 from sciwm.runconfig import TrainConfig
 
@@ -24,22 +26,28 @@ def _params(batch, pmean: torch.Tensor, pstd: torch.Tensor, dev: torch.device): 
     return ((batch.params.double() - pmean) / pstd).float().to(dev)
 
 
+def _action(action: torch.Tensor | None, dev: torch.device) -> torch.Tensor | None:
+    return None if action is None or action.numel() == 0 else action.to(dev)
+
+
 @torch.no_grad()
 def validate(model: torch.nn.Module, val: Windows, tc: TrainConfig, dev: torch.device, pmean: torch.Tensor,
              pstd: torch.Tensor) -> dict[str, float]:
     was_training = model.training
     model.eval()
+    k = val.history
     idx = torch.linspace(0, len(val) - 1, min(len(val), ONE_STEP_WINDOWS)).long().tolist()
     batch = torch.utils.data.default_collate([val[i] for i in idx])
-    pred = model(batch.history.to(dev), _params(batch, pmean, pstd, dev), None)
+    pred = model(batch.history.to(dev), _params(batch, pmean, pstd, dev), _action(step_action(batch, k, 0), dev))
     out = {"val_loss": F.mse_loss(pred, batch.future[:, 0].to(dev)).item()}
-    k = val.history
-    horizon = min(tc.val_rollout, val.n_time - k)
-    traj = Windows(val.path, history=k, future=horizon, stride=val.n_time, stats=val.stats)
+    horizon = min(tc.val_rollout, val.n_steps - k)
+    traj = Windows(val.path, history=k, future=horizon, stride=val.n_time, stats=val.stats, params=val.params,
+                   time_stride=val.time_stride) if horizon > 0 else []
     n = min(tc.val_samples, len(traj))
-    if n and horizon > 0:
+    if n:
         batch = torch.utils.data.default_collate([traj[i] for i in range(n)])
-        result = rollout_model(model, batch.history.to(dev), horizon, _params(batch, pmean, pstd, dev))
+        actions = _action(batch.action[:, k - 1 : k - 1 + horizon], dev)
+        result = rollout_model(model, batch.history.to(dev), horizon, _params(batch, pmean, pstd, dev), actions)
         pred, true = result.frames.cpu().double(), batch.future.double()
         corr = correlation(torch.nan_to_num(pred, nan=0.0), true).mean(-1)  # (B, T), mean over channels
         t_corr, _ = correlation_time(corr, dt=1.0, threshold=0.8)

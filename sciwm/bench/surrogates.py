@@ -124,7 +124,8 @@ def _train_file(loaded: LoadedRun):  # noqa: ANN202 - xarray.Dataset | None
 
 
 def _train_dt_save(loaded: LoadedRun) -> float | None:
+    """The run's time step: its training file's dt_save times `[data] time_stride`."""
     ds = _train_file(loaded)
     if ds is None or "dt_save" not in ds.attrs:
         return None
-    return float(np.asarray(ds.attrs["dt_save"]).reshape(-1)[0])
+    return float(np.asarray(ds.attrs["dt_save"]).reshape(-1)[0]) * loaded.time_stride

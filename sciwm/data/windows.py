@@ -1,10 +1,13 @@
 """`Windows`: a torch Dataset of (history -> future) windows from one sciwm trajectory file.
 
-Window i of sample s starts at frame t0 = i * stride and holds frames t0 .. t0 + history + future - 1;
-fields are stacked as channels in the order of `fields`. Reads are lazy and the file is opened per process,
-so DataLoader workers are safe. A DataLoader fetches a batch through `Windows.__getitems__`: one h5py read
-per field per run of overlapping windows of a sample, one normalisation and one set of tensors per batch;
-pass `collate_fn=Windows.collate` to take that batch as it is instead of re-stacking it item by item:
+Window i of sample s starts at frame t0 = i * stride and holds the history + future frames
+t0, t0 + s, t0 + 2s, ... (s = `time_stride`: one model step spans s saved frames; 1 by default);
+fields are stacked as channels in the order of `fields`. The action of a step is what acts over its
+interval: the s per-frame actions of frames t0 + i s .. t0 + (i + 1) s - 1, concatenated (`step_actions`).
+Reads are lazy and the file is opened per process, so DataLoader workers are safe. A DataLoader fetches a
+batch through `Windows.__getitems__`: one h5py read per field per run of overlapping windows of a sample,
+one normalisation and one set of tensors per batch; pass `collate_fn=Windows.collate` to take that batch
+as it is instead of re-stacking it item by item:
 
     DataLoader(windows, batch_size=32, shuffle=True, collate_fn=Windows.collate)
 """
@@ -36,7 +39,8 @@ class WindowBatch(NamedTuple):
     history: torch.Tensor  # (k, C, *grid) float32, normalised if the Windows normalise
     future: torch.Tensor  # (m, C, *grid)
     params: torch.Tensor  # (P,) per-trajectory parameters, in Windows.params order; (0,) if none
-    action: torch.Tensor  # (k + m, *action_shape) actions at the window's frames; (k + m, 0) if none
+    action: torch.Tensor  # (k + m, *action_shape) actions at the window's frames (time_stride s > 1:
+    #                       (k + m, s * A), see `step_actions`); (k + m, 0) if none
     sample: torch.Tensor  # () int64 sample index in the file
     start: torch.Tensor  # () int64 first frame of the window
 
@@ -107,8 +111,10 @@ class Windows(Dataset):
     """(history k frames -> future m frames) windows of a sciwm file, as `WindowBatch` items.
 
     path: a complete sciwm trajectory file (convert other sources with `sciwm convert`);
-    stride: frames between consecutive window starts; split: None (all samples) or train/val/test of this
-    one file (see `split_samples`); fields: subset and order of channels (default: all);
+    stride: frames between consecutive window starts; time_stride: saved frames per model step (a window's
+    frames are t0, t0 + s, ...); split: None (all samples) or train/val/test of this one file (see
+    `split_samples`); fields: subset and order of channels (default: all); params: the per-trajectory
+    parameters a window carries, in this order (default: all of the file; [] for none);
     normalize: apply per-field (u - mean) / std; stats: FieldStats or a JSON path. Without `stats`, they
     are computed once over the file's samples (its train split when `split` is set) and cached as JSON
     next to the file. For separate val/test files, pass the train file's `stats`.
@@ -116,25 +122,34 @@ class Windows(Dataset):
 
     def __init__(self, path: str | Path, history: int = 1, future: int = 1, stride: int = 1,
                  split: str | None = None, fields: Sequence[str] | None = None, normalize: bool = True,
-                 stats: FieldStats | str | Path | None = None) -> None:
+                 stats: FieldStats | str | Path | None = None, params: Sequence[str] | None = None,
+                 time_stride: int = 1) -> None:
         self.path = Path(path)
-        if history < 1 or future < 0 or stride < 1:
-            got = f"{history}, {future}, {stride}"
-            raise SciwmError(f"need history >= 1, future >= 0, stride >= 1 (got {got})")
-        self.history, self.future, self.stride = history, future, stride
-        self._read_meta(fields)
+        if history < 1 or future < 0 or stride < 1 or time_stride < 1:
+            got = f"{history}, {future}, {stride}, {time_stride}"
+            raise SciwmError(f"need history >= 1, future >= 0, stride >= 1, time_stride >= 1 (got {got})")
+        self.history, self.future, self.stride, self.time_stride = history, future, stride, time_stride
+        self._read_meta(fields, params)
         self.samples = split_samples(self.n_samples, split)
         span = history + future
-        if span > self.n_time:
-            raise SciwmError(f"{self.path}: window of {span} frames exceeds trajectories of {self.n_time}")
-        self.starts = np.arange(0, self.n_time - span + 1, stride)
+        extent = (span - 1) * time_stride + 1
+        if extent > self.n_time:
+            apart = f" {time_stride} apart ({extent} saved frames)" if time_stride > 1 else ""
+            raise SciwmError(f"{self.path}: a window of {span} frames{apart} exceeds trajectories of {self.n_time}; "
+                             "lower history, train.unroll or data.time_stride")
+        self.starts = np.arange(0, self.n_time - extent + 1, stride)
         self.stats: FieldStats | None = None
         if normalize:
             self.stats = self._load_stats(stats, split)
         self._file: h5py.File | None = None
         self._pid: int | None = None
 
-    def _read_meta(self, fields: Sequence[str] | None) -> None:
+    @property
+    def n_steps(self) -> int:
+        """Frames of a trajectory at the model's time step, from frame 0: (n_time - 1) // time_stride + 1."""
+        return (self.n_time - 1) // self.time_stride + 1
+
+    def _read_meta(self, fields: Sequence[str] | None, params: Sequence[str] | None) -> None:
         try:
             f = h5py.File(self.path, "r")
         except OSError as err:
@@ -152,12 +167,15 @@ class Windows(Dataset):
             missing = [n for n in self.fields if n not in all_fields]
             if missing:
                 raise SciwmError(f"{self.path}: no field(s) {missing}; the file has {all_fields}")
-            self.params = [n for n, r in roles.items() if r == "param"]
+            self.params = select_params(self.path, [n for n, r in roles.items() if r == "param"], params)
             self.n_samples, self.n_time, *self.grid = f[self.fields[0]].shape
             self.param_values = np.stack([f[p][:] for p in self.params], axis=1).astype(np.float32) \
                 if self.params else np.zeros((self.n_samples, 0), np.float32)
             self.has_action = "action" in f
-            self.action_size = int(np.prod(f["action"].shape[2:])) if self.has_action else 0
+            self.action_shape = tuple(f["action"].shape[2:]) if self.has_action else (0,)
+            if self.time_stride > 1 and self.has_action:
+                self.action_shape = (self.time_stride * math.prod(self.action_shape),)
+            self.action_size = math.prod(self.action_shape) if self.has_action else 0
             self._rdcc_nbytes = _chunk_cache_bytes([f[n] for n in self._read_names()])
 
     def _read_names(self) -> list[str]:
@@ -212,15 +230,20 @@ class Windows(Dataset):
             raise IndexError(i)
         s = int(self.samples[i // len(self.starts)])
         t0 = int(self.starts[i % len(self.starts)])
-        t1 = t0 + self.history + self.future
+        span, ts = self.history + self.future, self.time_stride
         f = self._h5()
-        frames = np.stack([f[n][s, t0:t1] for n in self.fields], axis=1).astype(np.float32, copy=False)
+        t1 = t0 + (span - 1) * ts + 1
+        frames = np.stack([f[n][s, t0:t1:ts] if ts == 1 else f[n][s, t0:t1][::ts] for n in self.fields], axis=1)
+        frames = frames.astype(np.float32, copy=False)
         if self.stats is not None:
             mean, std = self._norm_arrays()
             frames = (frames - mean) / std  # as FieldStats.normalize, in numpy: ~20 us less per window
         frames = torch.from_numpy(frames)
-        action = torch.from_numpy(np.asarray(f["action"][s, t0:t1], np.float32)) if self.has_action \
-            else torch.zeros(t1 - t0, 0)
+        if self.has_action:
+            per_frame = np.asarray(f["action"][s, t0 : t0 + span * ts], np.float32)
+            action = torch.from_numpy(step_actions(per_frame[None], ts, span)[0])
+        else:
+            action = torch.zeros(span, 0)
         params = torch.from_numpy(self.param_values[s])
         k = self.history
         return WindowBatch(frames[:k], frames[k:], params, action, torch.tensor(s), torch.tensor(t0))
@@ -234,20 +257,19 @@ class Windows(Dataset):
         tensors share one storage, so that a DataLoader worker hands a batch over as one shared-memory block
         (about 1 ms per tensor otherwise)."""
         idx = np.asarray(indices, np.int64).reshape(-1)
-        n, k, span = len(idx), self.history, self.history + self.future
+        n, k, span, ts = len(idx), self.history, self.history + self.future, self.time_stride
         if n and not (0 <= idx.min() and idx.max() < len(self)):
             raise IndexError(int(idx[(idx < 0) | (idx >= len(self))][0]))
         f = self._h5()
         channels = (len(self.fields), *self.grid)
-        action_shape = f["action"].shape[2:] if self.has_action else (0,)
         tensors = _one_storage(n, [
-            (n, k, *channels), (n, span - k, *channels), (n, len(self.params)), (n, span, *action_shape)])
+            (n, k, *channels), (n, span - k, *channels), (n, len(self.params)), (n, span, *self.action_shape)])
         sample_t, start_t, history, future, params, action = tensors
         sample, start = sample_t.numpy(), start_t.numpy()
         np.take(self.samples, idx // len(self.starts), out=sample)
         np.take(self.starts, idx % len(self.starts), out=start)
         np.take(self.param_values, sample, axis=0, out=params.numpy())
-        reads = _ReadPlan.of(sample.tolist(), start.tolist(), span)
+        reads = _ReadPlan.of(sample.tolist(), start.tolist(), (span - 1) * ts + 1, ts)
         frames = np.empty((len(self.fields), n, span, *self.grid), np.float32)  # each window's field contiguous
         for name, out in zip(self.fields, frames, strict=True):
             reads.into(f[name], out)
@@ -258,8 +280,12 @@ class Windows(Dataset):
                 np.divide(np.subtract(part, mean, out=out), std, out=out)
         else:
             history.numpy()[...], future.numpy()[...] = frames[:, :k], frames[:, k:]
-        if self.has_action:
+        if self.has_action and ts == 1:
             reads.into(f["action"], action.numpy())
+        elif self.has_action:
+            per_frame = np.empty((n, span * ts, *f["action"].shape[2:]), np.float32)
+            _ReadPlan.of(sample.tolist(), start.tolist(), span * ts, 1).into(f["action"], per_frame)
+            action.numpy()[...] = step_actions(per_frame, ts, span)
         return WindowList(WindowBatch(history, future, params, action, sample_t, start_t))
 
     @staticmethod
@@ -286,32 +312,70 @@ def _one_storage(n: int, shapes: Sequence[tuple[int, ...]]) -> list[torch.Tensor
 
 
 class _ReadPlan(NamedTuple):
-    """The h5py reads for a batch of windows: one per run of overlapping or touching windows of a sample."""
+    """The h5py reads for a batch of windows: one per run of overlapping or touching windows of a sample.
+
+    A window reads `extent` consecutive frames from its start and keeps every `step`-th; frames past the
+    end of the file (only actions of a window's last step ask for them) are zeros."""
 
     runs: list[tuple[int, int, int]]  # (sample, first frame, end frame), in file order
     windows: list[tuple[int, int, int]]  # (batch row, run, first frame - run's first frame)
-    span: int
+    extent: int
+    step: int
 
     @classmethod
-    def of(cls, sample: Sequence[int], start: Sequence[int], span: int) -> _ReadPlan:
+    def of(cls, sample: Sequence[int], start: Sequence[int], extent: int, step: int = 1) -> _ReadPlan:
         """Sort the windows by (sample, start); a window starts a new run unless it overlaps or touches the
         previous one. Plain Python: for a batch of tens of windows it is several times faster than numpy."""
         runs: list[list[int]] = []
         windows = []
         for s, t, row in sorted(zip(sample, start, range(len(sample)), strict=True)):
             if not runs or s != runs[-1][0] or t > runs[-1][2]:
-                runs.append([s, t, t + span])
+                runs.append([s, t, t + extent])
             else:
-                runs[-1][2] = t + span
+                runs[-1][2] = t + extent
             windows.append((row, len(runs) - 1, t - runs[-1][1]))
-        return cls([tuple(r) for r in runs], windows, span)
+        return cls([tuple(r) for r in runs], windows, extent, step)
 
     def into(self, var: h5py.Dataset, out: np.ndarray) -> None:
-        """out[row] = var[sample, start:start + span] for every window; out: (B, span, ...), may be a view."""
+        """out[row] = var[sample, start:start + extent:step] for every window; out: (B, frames, ...), may be
+        a view; rows past the file's end are zero."""
         if len(self.runs) == len(self.windows):  # no overlaps: one read per window, straight into place
             for (s, t0, t1), (row, _, _) in zip(self.runs, self.windows, strict=True):
-                out[row] = var[s, t0:t1]
+                _put(out[row], var[s, t0:t1] if self.step == 1 else var[s, t0:t1][:: self.step])
             return
         blocks = [var[s, t0:t1] for s, t0, t1 in self.runs]
         for row, run, offset in self.windows:
-            out[row] = blocks[run][offset : offset + self.span]
+            _put(out[row], blocks[run][offset : offset + self.extent : self.step])
+
+
+def _put(out: np.ndarray, frames: np.ndarray) -> None:
+    """out[:len(frames)] = frames, zeros after (a read cut short by the end of the file)."""
+    out[: len(frames)] = frames
+    out[len(frames) :] = 0
+
+
+def select_params(path: Path, available: list[str], wanted: Sequence[str] | None) -> list[str]:
+    """The per-trajectory parameters a model is given: `wanted` in its order (None: all of the file)."""
+    if wanted is None:
+        return list(available)
+    unknown = [p for p in wanted if p not in available]
+    if unknown:
+        raise SciwmError(f"{path}: no parameter(s) {unknown} (data.params); the file has {available}")
+    return list(wanted)
+
+
+def step_actions(per_frame: np.ndarray, time_stride: int, steps: int) -> np.ndarray:
+    """Per-frame actions `(B, F, *A)` from a window's first frame -> the actions of `steps` model steps.
+
+    time_stride s = 1: the first `steps` frames as they are, `(B, steps, *A)`. s > 1: `(B, steps, s * A)`,
+    step i the concatenation of the actions of frames i s .. (i + 1) s - 1 (flattened, frame-major): what
+    acts over its interval. Frames past F (the end of the file; only a window's last step, never used to
+    predict, reaches there) are zeros."""
+    if time_stride == 1:
+        return per_frame[:, :steps]
+    b, n = per_frame.shape[:2]
+    flat = per_frame.reshape(b, n, -1)
+    out = np.zeros((b, steps * time_stride, flat.shape[2]), np.float32)
+    m = min(n, steps * time_stride)
+    out[:, :m] = flat[:, :m]
+    return out.reshape(b, steps, -1)

@@ -23,8 +23,9 @@ class DataSpec:
     channels: int  # C, physical fields stacked as channels
     grid: tuple[int, ...]  # (nx,) or (ny, nx)
     history: int  # k frames of input
-    n_params: int = 0  # P per-trajectory parameters (e.g. viscosity), already normalised
-    n_action: int = 0  # A per-step action values (flattened), 0 if none
+    n_params: int = 0  # P per-trajectory parameters (e.g. viscosity; those of `[data] params`), normalised
+    n_action: int = 0  # per-step action values (flattened), 0 if none: s * A with `[data] time_stride` s
+    #                    and A per saved frame (a step's s per-frame actions, concatenated)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "grid", tuple(int(n) for n in self.grid))
