@@ -1,5 +1,6 @@
-"""`sciwm plan TASKS.toml --planner cem,cem-solver,zero [--model RUN] --out DIR`: plan toward goal states,
-execute every plan in the true solver, write plan.md, results.json and figures (docs/control.md)."""
+"""`sciwm plan TASKS.toml --planner cem,cem-solver,zero [--model RUN] [--coarse-model RUN] --out DIR`: plan
+toward goal states, execute every plan in the true solver, write plan.md, results.json and figures
+(docs/control.md)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def _plan(args: argparse.Namespace) -> None:
 
     planners = [p for p in args.planner.split(",") if p.strip()]
     result = run_suite(args.tasks, planners, out=args.out, model=args.model, budget=args.budget,
-                       replan_every=args.replan_every, device=args.device, log=None if args.quiet else log)
+                       replan_every=args.replan_every, device=args.device, log=None if args.quiet else log,
+                       coarse_model=args.coarse_model)
     for p in result["planners"]:
         s = p["summary"]
         print(f"{p['name']:>14}: success {s['success_rate']:.0%}, distance {s['distance_mean']:.3g}, "
@@ -38,9 +40,11 @@ def add_plan_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("tasks", metavar="TASKS.toml", help="task suite, e.g. benchmarks/tasks/burgers1d-reach.toml")
     p.add_argument("--planner", default="cem", help="comma-separated: cem, mppi, grad, random (in the model's "
                    "latent space), cem-solver, mppi-solver, grad-solver, random-solver (true solver in the "
-                   "loop), zero (default: cem)")
+                   "loop), cem-multiscale, ... (coarse model over the horizon, model refines), zero (default: cem)")
     p.add_argument("--model", metavar="RUN", help="trained latent world model run (latent_fno or jepa); "
-                   "needed by the latent planners")
+                   "needed by the latent and multiscale planners")
+    p.add_argument("--coarse-model", metavar="RUN", help="latent run trained with [data] time_stride = s > 1: "
+                   "the coarse level of the *-multiscale planners")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for plan.md, results.json, figures")
     p.add_argument("--budget", type=int, default=512, help="action sequences rolled out per plan (default 512)")
     p.add_argument("--replan-every", type=int, default=0, metavar="R",

@@ -19,12 +19,14 @@ def test_config_builds_a_model_that_maps_its_data_to_the_next_frame(path):
     cfg = RunConfig.load(path)
     card = Card.load(ROOT / "datasets" / f"{Path(cfg.data.train).parent.name}.toml")
     channels = len(family(card.pde).fields)
+    n_action = cfg.data.time_stride * 2 * len(card.forcing.modes) if card.forcing else 0  # s per-frame actions
     spec = DataSpec(channels=channels, grid=card.grid.shape, history=cfg.data.history,
-                    n_params=len(card.sampled_params), n_action=2 * len(card.forcing.modes) if card.forcing else 0)
+                    n_params=len(card.sampled_params), n_action=n_action)
     model = build_model(cfg.model, spec)
     hist = torch.zeros(2, cfg.data.history, channels, *card.grid.shape)
     params = torch.zeros(2, spec.n_params) if spec.n_params else None
+    action = torch.zeros(2, n_action) if n_action else None
     with torch.no_grad():
-        out = model(hist, params)
+        out = model(hist, params, action)
     assert out.shape == (2, channels, *card.grid.shape)
     assert torch.isfinite(out).all()

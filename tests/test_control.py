@@ -24,7 +24,9 @@ from sciwm.control import (
     run_episode,
 )
 from sciwm.control.animation import animate_case, animation_path, case_frames
-from sciwm.control.report import read_results
+from sciwm.control.multiscale import MultiScale, MultiScaleWorld
+from sciwm.control.planners import parse_planner
+from sciwm.control.report import read_results, run_suite
 from sciwm.data.card import Card
 from sciwm.data.stats import FieldStats
 from sciwm.errors import SciwmError
@@ -32,6 +34,7 @@ from sciwm.models import DataSpec, ModelConfig, build_model
 from sciwm.pdes.etdrk import ETDRK4
 from sciwm.pdes.solver import Solver
 from sciwm.plan_cli import add_plan_parser
+from sciwm.runconfig import DataConfig, RunConfig, TrainConfig
 
 CARD = """
 name = "tiny-burgers-forced"
@@ -146,6 +149,13 @@ def test_mpc_replans_and_executes_in_the_solver(task):
     assert ep.score.distance == pytest.approx(task.score(torch.zeros(3, task.system.action_size)).distance, abs=0)
 
 
+def _loaded(model: torch.nn.Module, spec: DataSpec, time_stride: int = 1) -> LoadedRun:
+    """A trained-run stand-in: identity normalisation, no parameters."""
+    config = RunConfig(DataConfig(time_stride=time_stride), ModelConfig(), TrainConfig())
+    return LoadedRun(model.eval(), config, spec, FieldStats(("u",), (0.0,), (1.0,), 1), [], torch.zeros(0),
+                     torch.ones(0), 0)
+
+
 class _Counter:
     def __init__(self, monkeypatch):
         self.calls = 0
@@ -167,9 +177,7 @@ def test_latent_planners_plan_in_latent_space_without_the_solver(task, monkeypat
                                         latent_downsample=4, latent_dim=8, predictor_hidden=16), spec)
     except SciwmError as err:  # a model family not (yet) registered
         pytest.skip(str(err))
-    run = LoadedRun(model.eval(), None, spec, FieldStats(("u",), (0.0,), (1.0,), 1), [], torch.zeros(0),
-                    torch.ones(0), 0)
-    world = LatentWorld(run, task.system)
+    world = LatentWorld(_loaded(model, spec), task.system)
     counter = _Counter(monkeypatch)
     for planner in (CEM(population=8), MPPI(population=8), RandomShooting(population=8), Gradient(restarts=2)):
         a = planner.plan(world, task.start, task.goal, horizon=3, budget=16)
@@ -181,9 +189,10 @@ def test_latent_planners_plan_in_latent_space_without_the_solver(task, monkeypat
 def test_latent_world_refuses_a_model_of_another_task(task):
     spec = DataSpec(channels=1, grid=(32,), history=1, n_action=2)
     model = build_model(ModelConfig(name="latent_fno", width=8, modes=4, layers=1, latent_channels=4), spec)
-    run = LoadedRun(model, None, spec, FieldStats(("u",), (0.0,), (1.0,), 1), [], torch.zeros(0), torch.ones(0), 0)
     with pytest.raises(SciwmError, match="action values"):
-        LatentWorld(run, task.system)
+        LatentWorld(_loaded(model, spec), task.system)
+    with pytest.raises(SciwmError, match=r"per step of 2 frames.*\(x 2 = 8\)"):  # stride 2: 2 x 4 values
+        LatentWorld(_loaded(model, spec, time_stride=2), task.system)
 
 
 def test_plan_command_writes_results_that_round_trip(tmp_path):
@@ -246,6 +255,113 @@ def test_a_2d_case_animates_as_images_side_by_side(tmp_path):
 
     with Image.open(path) as gif:
         assert path.name == "anim_ns_0.gif" and gif.n_frames == 3
+
+
+class _LinearLatent(torch.nn.Module):
+    """A linear world whose optimum is known. z = P u (P: orthonormal rows, so encode(decode(z)) = z); one
+    saved frame z' = lam z + a; a step of s frames takes the s per-frame actions frame-major:
+    z' = lam^s z + sum_j lam^(s - 1 - j) a_j, which is exact s frames of the one-frame model."""
+
+    latent = True
+
+    def __init__(self, basis: torch.Tensor, time_stride: int, lam: float = 0.8) -> None:
+        super().__init__()
+        self.basis = torch.nn.Parameter(basis, requires_grad=False)  # (A, n)
+        self.weights = lam ** torch.arange(time_stride - 1, -1, -1, dtype=torch.float32)  # frame j's weight
+        self.decay = lam ** time_stride
+
+    def encode(self, u: torch.Tensor) -> torch.Tensor:
+        return u[:, 0] @ self.basis.T
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return (z @ self.basis)[:, None]
+
+    def step_latent(self, z_hist, params, action):  # noqa: ANN001, ANN201
+        a = action.reshape(len(action), len(self.weights), -1)
+        return self.decay * z_hist[:, -1] + (self.weights[:, None] * a).sum(1)
+
+
+def _linear_world(system: ControlSystem, time_stride: int, history: int = 1) -> LatentWorld:
+    a, n = system.action_size, system.grid.shape[0]
+    basis = torch.linalg.qr(torch.randn(n, a, generator=torch.Generator().manual_seed(0)))[0].T.contiguous()
+    spec = DataSpec(channels=1, grid=(n,), history=history, n_action=time_stride * a)
+    return LatentWorld(_loaded(_LinearLatent(basis, time_stride), spec, time_stride), system)
+
+
+def test_a_strided_model_steps_on_the_per_frame_actions_concatenated_frame_major(system, task):
+    fine, coarse = _linear_world(system, 1), _linear_world(system, 2)
+    assert (fine.stride, coarse.stride) == (1, 2)
+    a = (torch.rand(3, 4, system.action_size, generator=torch.Generator().manual_seed(1)) * 2 - 1)
+    ctx_f, ctx_c = fine.prepare(task.start, task.goal), coarse.prepare(task.start, task.goal)
+    # the stride-2 model is exact only if it reads [a_t, a_t+1] in that order (the weights differ per frame)
+    assert torch.allclose(coarse.predict(ctx_c, a), fine.predict(ctx_f, a), atol=1e-5)
+    assert torch.allclose(coarse.costs(ctx_c, a, 1), fine.costs(ctx_f, a, 1), atol=1e-5)
+    latents, ends = coarse.rollout(ctx_c, a[:, :3])  # 3 intervals: 2 steps, the last padded with a[:, 2]
+    assert ends == [2, 4] and torch.allclose(latents[-1], fine.rollout(ctx_f, a[:, [0, 1, 2, 2]])[0][-1])
+
+
+def test_a_strided_model_sees_history_frames_its_stride_apart(system):
+    world = _linear_world(system, 2, history=2)
+    frames = torch.randn(5, 1, system.grid.shape[0], dtype=torch.float64)
+    z_hist = world.prepare(frames, frames[0])[0][0]
+    assert torch.allclose(z_hist, world.encode(frames[[2, 4]]))
+
+
+def test_multiscale_plan_reaches_the_goal_through_the_coarse_subgoal(system, task):
+    fine, coarse = _linear_world(system, 1), _linear_world(system, 2)
+    hidden = torch.rand(8, system.action_size, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    goal = fine.predict(fine.prepare(task.start, task.goal), hidden[None])[0]  # reachable in 8 intervals
+    world = MultiScaleWorld(fine, coarse)
+    levels = MultiScale(Gradient()).levels(world, task.start, goal, horizon=8, budget=1600)
+    assert levels.coarse.shape == (4, system.action_size) and levels.fine.shape == (2, system.action_size)
+    first = levels.coarse[:1].repeat_interleave(2, 0)[None]  # the coarse action held over its 2 intervals
+    assert torch.equal(levels.subgoal, coarse.predict(coarse.prepare(task.start, goal), first)[0])
+    assert float(fine.costs(fine.prepare(task.start, levels.subgoal), levels.fine[None], 1)) < 1e-3
+    plan = levels.actions(8)
+    assert plan.shape == (8, system.action_size) and plan.abs().max() <= system.scale
+    assert torch.equal(plan[:2], levels.fine) and torch.equal(plan[2:], levels.coarse[1:].repeat_interleave(2, 0))
+    assert float(fine.costs(fine.prepare(task.start, goal), plan[None], 1)) < 1e-2
+
+
+def test_multiscale_mpc_replans_down_to_the_fine_model_alone(system, task):
+    world = MultiScaleWorld(_linear_world(system, 1), _linear_world(system, 2))
+    assert len(MultiScale(CEM(population=8)).plan(world, task.start, task.goal, 1, budget=8)) == 1  # L <= c
+    ep = run_episode(task, MultiScale(CEM(population=8)), world, budget=16, replan_every=1)
+    assert ep.plans == task.horizon and ep.actions.shape == (task.horizon, system.action_size)
+
+
+def test_multiscale_needs_a_coarse_model_with_a_stride(system, tmp_path):
+    planner, where = parse_planner("cem-multiscale")
+    assert isinstance(planner, MultiScale) and isinstance(planner.method, CEM) and where == "multiscale"
+    with pytest.raises(SciwmError, match="stride > 1"):
+        MultiScaleWorld(_linear_world(system, 1), _linear_world(system, 1))
+    (tmp_path / "card.toml").write_text(CARD)
+    (tmp_path / "tasks.toml").write_text(SUITE)
+    with pytest.raises(SciwmError, match="--coarse-model"):
+        run_suite(tmp_path / "tasks.toml", ["cem-multiscale"], tmp_path / "out", model="runs/fine")
+
+
+def test_plan_command_plans_multiscale_with_two_trained_runs(tmp_path):
+    from sciwm.data.generate import generate
+    from sciwm.train import train
+
+    generate(Card.from_text(CARD), tmp_path / "data", progress=False)
+    for name, stride in (("fine", 1), ("coarse", 2)):
+        cfg = RunConfig.from_dict({
+            "data": {"train": str(tmp_path / "data" / "train.h5"), "time_stride": stride},
+            "model": {"name": "latent_fno", "width": 8, "modes": 4, "layers": 1, "latent_channels": 4},
+            "train": {"steps": 2, "batch_size": 4, "warmup": 1, "log_every": 1}})
+        train(cfg, tmp_path / name, progress=False)
+    (tmp_path / "card.toml").write_text(CARD)
+    (tmp_path / "tasks.toml").write_text(SUITE)
+    result = run_suite(tmp_path / "tasks.toml", ["cem-multiscale", "cem"], tmp_path / "out", model=tmp_path / "fine",
+                       coarse_model=tmp_path / "coarse", budget=16, replan_every=1)
+    assert [p["name"] for p in result["planners"]] == ["cem-multiscale", "cem"]
+    assert result["coarse_model"] == str(tmp_path / "coarse")
+    assert all(e["plans"] == 3 for e in result["planners"][0]["episodes"])
+    with pytest.raises(SciwmError, match="stride > 1"):
+        run_suite(tmp_path / "tasks.toml", ["cem-multiscale"], tmp_path / "out", model=tmp_path / "fine",
+                  coarse_model=tmp_path / "fine", budget=16)
 
 
 @pytest.mark.parametrize("text, message", [

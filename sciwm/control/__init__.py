@@ -8,16 +8,18 @@
 - `system`: the true forced PDE (`ControlSystem`), with a differentiable path through the ETDRK4 stepper;
 - `tasks`: task suites (TOML), cases, the score;
 - `worlds`: what planners plan in (the solver, or a world model's latent space);
-- `planners`: zero, random shooting, CEM, MPPI, gradient (Adam);
+- `planners`: zero, random shooting, CEM, MPPI, gradient (Adam); `multiscale`: coarse plan, fine refinement;
 - `mpc`: open-loop and receding-horizon episodes; `report`: `run_suite`, results.json, plan.md, figures.
 """
 
 from sciwm.control.mpc import Episode, run_episode
+from sciwm.control.multiscale import Levels, MultiScale, MultiScaleWorld
 from sciwm.control.planners import CEM, MPPI, PLANNERS, Gradient, Planner, RandomShooting, Zero, parse_planner
 from sciwm.control.system import ControlSystem, differentiable_advance, effort, relative_distance
 from sciwm.control.tasks import ControlTask, Score, SuiteSpec
-from sciwm.control.worlds import LatentWorld, SolverWorld
+from sciwm.control.worlds import HeldWorld, LatentWorld, SolverWorld
 
-__all__ = ["CEM", "MPPI", "PLANNERS", "ControlSystem", "ControlTask", "Episode", "Gradient", "LatentWorld",
-           "Planner", "RandomShooting", "Score", "SolverWorld", "SuiteSpec", "Zero", "differentiable_advance",
-           "effort", "parse_planner", "relative_distance", "run_episode"]
+__all__ = ["CEM", "MPPI", "PLANNERS", "ControlSystem", "ControlTask", "Episode", "Gradient", "HeldWorld",
+           "LatentWorld", "Levels", "MultiScale", "MultiScaleWorld", "Planner", "RandomShooting", "Score",
+           "SolverWorld", "SuiteSpec", "Zero", "differentiable_advance", "effort", "parse_planner",
+           "relative_distance", "run_episode"]

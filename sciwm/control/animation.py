@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
+from matplotlib.animation import PillowWriter  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from sciwm.control.mpc import Episode  # noqa: E402
@@ -87,7 +87,10 @@ def animate_case(task: ControlTask, episodes: dict[str, Episode], path: Path) ->
         update(0)
         fig.canvas.draw()
         fig.set_layout_engine("none")  # lay out once, so the panels stay put while the titles change
-        FuncAnimation(fig, update, frames=len(frames), blit=False).save(tmp, writer=writer, dpi=DPI)
+        with writer.saving(fig, tmp, DPI):  # one draw per frame (FuncAnimation.save draws each twice)
+            for i in range(len(frames)):
+                update(i)
+                writer.grab_frame()
         os.replace(tmp, path)
     finally:
         plt.close(fig)

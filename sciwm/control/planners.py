@@ -158,13 +158,19 @@ PLANNERS: dict[str, type[Planner]] = {p.name: p for p in (Zero, RandomShooting, 
 
 
 def parse_planner(spec: str) -> tuple[Planner, str]:
-    """`"cem"` -> (CEM(), "latent"); `"cem-solver"` -> (CEM(), "solver"); `"zero"` -> (Zero(), "solver")
-    (zero never evaluates its world; the solver world only tells it the action size)."""
+    """`"cem"` -> (CEM(), "latent"); `"cem-solver"` -> (CEM(), "solver"); `"cem-multiscale"` ->
+    (MultiScale(CEM()), "multiscale"); `"zero"` -> (Zero(), "solver") (zero never evaluates its world; the
+    solver world only tells it the action size)."""
     name, _, where = spec.strip().partition("-")
-    if name not in PLANNERS or where not in ("", "solver") or (name == "zero" and where):
-        known = ", ".join([*(n for n in PLANNERS if n != "zero"), *(f"{n}-solver" for n in PLANNERS if n != "zero"),
+    if name not in PLANNERS or where not in ("", "solver", "multiscale") or (name == "zero" and where):
+        methods = [n for n in PLANNERS if n != "zero"]
+        known = ", ".join([*methods, *(f"{n}-solver" for n in methods), *(f"{n}-multiscale" for n in methods),
                            "zero"])
         raise SciwmError(f"planner {spec!r} unknown; known: {known}")
+    if where == "multiscale":
+        from sciwm.control.multiscale import MultiScale
+
+        return MultiScale(PLANNERS[name]()), where
     return PLANNERS[name](), "solver" if name == "zero" else (where or "latent")
 
 

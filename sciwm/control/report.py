@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from sciwm.control.mpc import Episode, run_episode
+from sciwm.control.multiscale import MultiScaleWorld
 from sciwm.control.planners import parse_planner
+from sciwm.control.system import ControlSystem
 from sciwm.control.tasks import SuiteSpec
-from sciwm.control.worlds import LatentWorld, SolverWorld
+from sciwm.control.worlds import LatentWorld, SolverWorld, World
 from sciwm.errors import SciwmError
 
 RESULTS_VERSION = 1
@@ -25,23 +27,22 @@ RESULTS_VERSION = 1
 
 def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model: str | Path | None = None,
               budget: int = 512, replan_every: int = 0, device: str = "cpu",
-              log: Callable[[str], None] | None = None) -> dict:
-    """Run `planners` (names as in `parse_planner`) on the suite `tasks`; write `out`; return the results."""
+              log: Callable[[str], None] | None = None, coarse_model: str | Path | None = None) -> dict:
+    """Run `planners` (names as in `parse_planner`) on the suite `tasks`; write `out`; return the results.
+    `*-multiscale` planners plan with `coarse_model` (time_stride s > 1) and refine with `model`."""
     spec = SuiteSpec.load(tasks)
     parsed = [(name, *parse_planner(name)) for name in planners]
     if budget < 1:
         raise SciwmError(f"--budget {budget}: need at least 1 rollout per plan")
-    latent = any(where == "latent" for _, _, where in parsed)
-    if latent and model is None:
-        raise SciwmError("latent planners (" + ", ".join(n for n, _, w in parsed if w == "latent") +
+    wheres = {where for _, _, where in parsed}
+    if wheres & {"latent", "multiscale"} and model is None:
+        raise SciwmError("latent planners (" + ", ".join(n for n, _, w in parsed if w != "solver") +
                          ") need --model RUN (a trained latent_fno or jepa run)")
+    if "multiscale" in wheres and coarse_model is None:
+        raise SciwmError("multiscale planners need --coarse-model RUN (a latent run trained with "
+                         "[data] time_stride = s > 1) as well as --model RUN (stride 1)")
     cases = spec.tasks(device)
-    system = cases[0].system
-    worlds = {"solver": SolverWorld(system)}
-    if latent:
-        from sciwm.checkpoint import load_run
-
-        worlds["latent"] = LatentWorld(load_run(model, device), system)
+    worlds = _worlds(cases[0].system, wheres, model, coarse_model, device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     episodes: dict[str, list[Episode]] = {name: [] for name, _, _ in parsed}
@@ -52,7 +53,7 @@ def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model
             if log:
                 log(f"{task.name} {name}: distance {ep.score.distance:.3g} (start {ep.score.distances[0]:.3g}), "
                     f"effort {ep.score.effort:.3g}, {ep.plan_seconds:.2f} s planning")
-    result = _result(spec, model, budget, replan_every, episodes)
+    result = _result(spec, (model, coarse_model), budget, replan_every, episodes)
     write_results(result, out / "results.json")
     from sciwm.control.figures import write_figures
 
@@ -62,6 +63,19 @@ def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model
     return result
 
 
+def _worlds(system: ControlSystem, wheres: set[str], model: str | Path | None, coarse_model: str | Path | None,
+            device: str) -> dict[str, World | MultiScaleWorld]:
+    worlds: dict[str, World | MultiScaleWorld] = {"solver": SolverWorld(system)}
+    if wheres & {"latent", "multiscale"}:
+        from sciwm.checkpoint import load_run
+
+        worlds["latent"] = LatentWorld(load_run(model, device), system)
+        if "multiscale" in wheres:
+            worlds["multiscale"] = MultiScaleWorld(worlds["latent"], LatentWorld(load_run(coarse_model, device),
+                                                                                  system))
+    return worlds
+
+
 def _summary(eps: list[Episode]) -> dict:
     d = [e.score.distance for e in eps]
     return {"success_rate": sum(e.score.success for e in eps) / len(eps), "distance_mean": statistics.fmean(d),
@@ -69,7 +83,7 @@ def _summary(eps: list[Episode]) -> dict:
             "plan_seconds_mean": statistics.fmean(e.plan_seconds for e in eps), "episodes": len(eps)}
 
 
-def _result(spec: SuiteSpec, model: str | Path | None, budget: int, replan_every: int,
+def _result(spec: SuiteSpec, models: tuple[str | Path | None, str | Path | None], budget: int, replan_every: int,
             episodes: dict[str, list[Episode]]) -> dict:
     planners = []
     for name, eps in episodes.items():
@@ -79,10 +93,14 @@ def _result(spec: SuiteSpec, model: str | Path | None, budget: int, replan_every
              "distances": e.score.distances, "actions": np.asarray(e.actions, np.float64).round(6).tolist()}
             for e in eps]})
     return {"format": "sciwm-plan", "version": RESULTS_VERSION, "suite": spec.name, "tasks_file": str(spec.source),
-            "model": None if model is None else str(model), "budget": budget, "replan_every": replan_every,
+            "model": _str(models[0]), "coarse_model": _str(models[1]), "budget": budget, "replan_every": replan_every,
             "mode": "open loop" if replan_every <= 0 else f"MPC, re-plan every {replan_every} interval(s)",
             "horizon": spec.horizon, "hold": spec.hold, "tolerance": spec.tolerance,
             "effort_weight": spec.effort_weight, "seeds": list(spec.seeds), "planners": planners}
+
+
+def _str(path: str | Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def write_results(result: dict, path: str | Path) -> None:
@@ -105,7 +123,9 @@ def markdown(result: dict) -> str:
              f"Tasks `{result['tasks_file']}`, {len(result['seeds'])} cases, horizon {result['horizon']} intervals "
              f"(score: mean relative L2 distance over the last {result['hold']}), success below "
              f"{result['tolerance']:g}; {result['mode']}; budget {result['budget']} rollouts per plan; "
-             f"model `{result['model']}`. Every plan executed in the true solver.", "",
+             f"model `{result['model']}`" + (f", coarse model `{result['coarse_model']}`"
+                                              if result.get("coarse_model") else "") +
+             ". Every plan executed in the true solver.", "",
              "| planner | success | distance (mean) | distance (median) | effort | planning s / episode |",
              "|---|---|---|---|---|---|"]
     for p in result["planners"]:
@@ -113,7 +133,8 @@ def markdown(result: dict) -> str:
         lines.append(f"| {p['name']} | {s['success_rate']:.0%} | {s['distance_mean']:.3g} | "
                      f"{s['distance_median']:.3g} | {s['effort_mean']:.3g} | {s['plan_seconds_mean']:.3g} |")
     lines += ["", "Planner names: `<method>` plans in the world model's latent space, `<method>-solver` with the "
-              "true solver in the loop; `zero` applies no forcing. Distance = ||u - goal|| / ||goal||; "
+              "true solver in the loop, `<method>-multiscale` with the coarse model over the horizon and the model "
+              "refining the first coarse interval; `zero` applies no forcing. Distance = ||u - goal|| / ||goal||; "
               "effort = mean squared action.", ""]
     figures = result.get("figures", [])
     lines += [f"![{f}]({f})" for f in figures if not f.endswith(".gif")]

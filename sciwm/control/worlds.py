@@ -10,7 +10,14 @@ Both expose the same two calls, so every planner runs on either:
   expensive oracle; with grad enabled it runs the differentiable path (`ControlSystem.run(grad=True)`).
 - `LatentWorld`: a trained surrogate with `encode`/`step_latent` (latent_fno: a latent grid; jepa: a
   vector). It encodes the start and the goal once and rolls candidates forward in latent space only:
-  no decoding and no solver inside the loop. The distance is `||z - z_goal|| / ||z_goal||`.
+  no decoding and no solver inside the loop. The distance is `||z - z_goal|| / ||z_goal||`. A run trained
+  with `[data] time_stride = s` steps s saved frames at a time: its step action is the s per-frame actions
+  of the interval, concatenated frame-major (`s * A` values), and `stride` = s / frames_per_action
+  control intervals per step (a coarse world for `sciwm.control.multiscale`).
+- `HeldWorld(world, every)`: the same world with each action held for `every` intervals (coarse plans).
+
+Each world also has `stride` (control intervals per world step) and `predict(ctx, actions)`: the
+physical field `(N, C, *grid)` it predicts after the actions (a latent world decodes its last latent).
 """
 
 from __future__ import annotations
@@ -30,10 +37,13 @@ class World(Protocol):
     name: str
     action_size: int
     scale: float
+    stride: int  # control intervals per world step
 
     def prepare(self, history: Tensor, goal: Tensor) -> object: ...
 
     def costs(self, ctx: object, actions: Tensor, hold: int) -> Tensor: ...
+
+    def predict(self, ctx: object, actions: Tensor) -> Tensor: ...
 
 
 def _tail_mean(states: list[Tensor], goal: Tensor, hold: int) -> Tensor:
@@ -46,6 +56,7 @@ class SolverWorld:
 
     system: ControlSystem
     name: str = "solver"
+    stride: int = 1
 
     @property
     def action_size(self) -> int:
@@ -66,6 +77,12 @@ class SolverWorld:
                                  grad=torch.is_grad_enabled())
         return _tail_mean(list(frames[:, 1:].unbind(1)), goal, hold)
 
+    @torch.no_grad()
+    def predict(self, ctx: tuple[Tensor, Tensor], actions: Tensor) -> Tensor:
+        """The true field after `actions (N, L, A)`: `(N, C, *grid)`."""
+        u0 = ctx[0]
+        return self.system.run(u0[None].expand(actions.shape[0], *u0.shape), actions.to(u0.dtype))[:, -1]
+
 
 @dataclass
 class LatentWorld:
@@ -83,8 +100,14 @@ class LatentWorld:
         if tuple(spec.grid) != tuple(system.grid.shape) or spec.channels != len(system.fields):
             raise SciwmError(f"model grid {tuple(spec.grid)} x {spec.channels} field(s) does not match the task's "
                              f"{tuple(system.grid.shape)} x {len(system.fields)}")
-        if spec.n_action != system.action_size:
-            raise SciwmError(f"model takes {spec.n_action} action values, the task has {system.action_size}; "
+        s, f = self.run.time_stride, system.frames_per_action
+        if s % f and f % s:
+            raise SciwmError(f"model time_stride {s} and the task's {f} frames per action: one must divide the "
+                             "other")
+        if spec.n_action != s * system.action_size:
+            per = f" per step of {s} frames" if s > 1 else ""
+            raise SciwmError(f"model takes {spec.n_action} action values{per}, the task has {system.action_size} "
+                             f"per frame{f' (x {s} = {s * system.action_size})' if s > 1 else ''}; "
                              "train it on the task's forced dataset")
         missing = [p for p in self.run.param_names if p not in system.params]
         if missing:
@@ -97,6 +120,11 @@ class LatentWorld:
     @property
     def scale(self) -> float:
         return self.system.scale
+
+    @property
+    def stride(self) -> int:
+        """Control intervals per model step: time_stride / frames_per_action (at least 1)."""
+        return max(1, self.run.time_stride // self.system.frames_per_action)
 
     def _device(self) -> torch.device:
         return next(self.run.model.parameters()).device
@@ -111,7 +139,8 @@ class LatentWorld:
         k = self.run.spec.history
         if history.ndim == goal.ndim:
             history = history[None]
-        frames = history[-k:]
+        # the model's k frames are time_stride saved frames apart: every `stride`-th observed one, back from now
+        frames = history.flip(0)[:: self.stride][:k].flip(0)
         if frames.shape[0] < k:  # too few observed frames: repeat the oldest (the start state)
             frames = torch.cat([frames[:1].expand(k - frames.shape[0], *frames.shape[1:]), frames])
         z_hist = self.encode(frames)[None]  # (1, k, *latent)
@@ -122,16 +151,76 @@ class LatentWorld:
             params = self.run.normalize_params(raw).float().to(z_hist.device)
         return z_hist, z_goal, params
 
-    def costs(self, ctx: tuple[Tensor, Tensor, Tensor | None], actions: Tensor, hold: int) -> Tensor:
-        z_hist, z_goal, params = ctx
-        n = actions.shape[0]
+    def rollout(self, ctx: tuple[Tensor, Tensor, Tensor | None], actions: Tensor) -> tuple[list[Tensor], list[int]]:
+        """Latents after each model step under `actions (N, L, A)`, and the saved frame (from now) each ends
+        at. Each action acts over `frames_per_action` frames; a step takes the `time_stride` per-frame actions
+        of its interval concatenated (frame-major, `step_actions`); a horizon that is not a whole number of
+        steps is padded with its last action (the last step ends after the horizon)."""
+        z_hist, _, params = ctx
+        n, s = actions.shape[0], self.run.time_stride
+        per_frame = actions.to(device=z_hist.device, dtype=z_hist.dtype).repeat_interleave(
+            self.system.frames_per_action, 1)
+        steps = -(-per_frame.shape[1] // s)
+        pad = steps * s - per_frame.shape[1]
+        if pad:
+            per_frame = torch.cat([per_frame, per_frame[:, -1:].expand(n, pad, per_frame.shape[2])], 1)
+        a = per_frame.reshape(n, steps, s * actions.shape[2])
         z_hist = z_hist.expand(n, *z_hist.shape[1:])
         p = None if params is None else params.expand(n, -1)
-        a = actions.to(device=z_hist.device, dtype=z_hist.dtype)
-        ends = []
-        for t in range(a.shape[1]):
-            for _ in range(self.system.frames_per_action):
-                z = self.run.model.step_latent(z_hist, p, a[:, t])
-                z_hist = torch.cat([z_hist[:, 1:], z[:, None]], 1)
-            ends.append(z)
-        return _tail_mean(ends, z_goal, hold).cpu()
+        latents = []
+        for j in range(steps):
+            z = self.run.model.step_latent(z_hist, p, a[:, j])
+            z_hist = torch.cat([z_hist[:, 1:], z[:, None]], 1)
+            latents.append(z)
+        return latents, [(j + 1) * s for j in range(steps)]
+
+    def costs(self, ctx: tuple[Tensor, Tensor, Tensor | None], actions: Tensor, hold: int) -> Tensor:
+        """Mean latent distance at the step ends that close a control interval within the last `hold`
+        intervals (always including the last step)."""
+        latents, ends = self.rollout(ctx, actions)
+        f = self.system.frames_per_action
+        first = (actions.shape[1] - hold) * f
+        kept = [z for j, (z, e) in enumerate(zip(latents, ends, strict=True))
+                if e > first and (e % f == 0 or j == len(ends) - 1)]
+        return _tail_mean(kept, ctx[1], len(kept)).cpu()
+
+    @torch.no_grad()
+    def predict(self, ctx: tuple[Tensor, Tensor, Tensor | None], actions: Tensor) -> Tensor:
+        """The decoded field after `actions (N, L, A)`, in physical units: `(N, C, *grid)`."""
+        latents, _ = self.rollout(ctx, actions)
+        return self.run.stats.denormalize(self.run.model.decode(latents[-1]).float().cpu())
+
+
+@dataclass
+class HeldWorld:
+    """`world` with each action held for `every` control intervals: actions `(N, L, A)` act as
+    `(N, L * every, A)`, and `hold` counts these long intervals. Coarse plans search in it."""
+
+    world: World
+    every: int
+    name: str = "held"
+
+    @property
+    def action_size(self) -> int:
+        return self.world.action_size
+
+    @property
+    def scale(self) -> float:
+        return self.world.scale
+
+    @property
+    def stride(self) -> int:
+        return 1
+
+    def expand(self, actions: Tensor) -> Tensor:
+        """`(N, L, A)` -> the per-interval actions `(N, L * every, A)`."""
+        return actions.repeat_interleave(self.every, 1)
+
+    def prepare(self, history: Tensor, goal: Tensor) -> object:
+        return self.world.prepare(history, goal)
+
+    def costs(self, ctx: object, actions: Tensor, hold: int) -> Tensor:
+        return self.world.costs(ctx, self.expand(actions), hold * self.every)
+
+    def predict(self, ctx: object, actions: Tensor) -> Tensor:
+        return self.world.predict(ctx, self.expand(actions))
