@@ -15,6 +15,9 @@ relative difference between the two solutions after the timed horizon.
     .venv/bin/python benchmarks/solvers.py [--repeats 5] [--write]
 
 `--write` appends the rows, the command and the CPU model to benchmarks/RESULTS.md.
+
+On a GPU: `--device cuda --batch-scale 64` (batches of 4,096 / 1,024 fill the card; timing synchronises
+the device); the peer then runs JAX on the same GPU when its Python has a CUDA jaxlib (`--peer-python`).
 """
 
 from __future__ import annotations
@@ -57,11 +60,16 @@ PROBLEMS = {
 
 
 def timed(fn: Callable[[], object], repeats: int) -> list[float]:
-    fn()  # warm-up
+    def call() -> None:
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
+    call()  # warm-up
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
+        call()
         times.append(time.perf_counter() - t0)
     return times
 
@@ -70,6 +78,8 @@ def fft_only(name: str, u0: torch.Tensor, steps: int, repeats: int) -> float:
     """Sample-steps/s of the transforms alone (see module docstring), on the faster of all threads or one."""
     threads = torch.get_num_threads()
     best = _fft_only(name, u0, steps, repeats)
+    if u0.is_cuda:
+        return best
     torch.set_num_threads(1)
     best = max(best, _fft_only(name, u0, steps, repeats))
     torch.set_num_threads(threads)
@@ -93,11 +103,11 @@ def _fft_only(name: str, u0: torch.Tensor, steps: int, repeats: int) -> float:
     return u0.shape[0] * steps / statistics.median(timed(run, repeats))
 
 
-def peer(name: str, init: Path, steps: int, repeats: int, save: Path) -> dict | None:
-    if not PEER_PYTHON.exists():
+def peer(name: str, init: Path, steps: int, repeats: int, save: Path, python: Path = PEER_PYTHON) -> dict | None:
+    if not python.exists():
         return None
     cmd = [
-        str(PEER_PYTHON),
+        str(python),
         str(ROOT / "benchmarks" / "peer_exponax.py"),
         "--problem",
         name,
@@ -114,27 +124,34 @@ def peer(name: str, init: Path, steps: int, repeats: int, save: Path) -> dict | 
         "--save",
         str(save),
     ]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"note: the peer failed, so no peer for {name}: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def bench(name: str, repeats: int, tmp: Path) -> dict:
+def bench(name: str, repeats: int, tmp: Path, device: str = "cpu", batch_scale: int = 1,
+          peer_python: Path = PEER_PYTHON) -> dict:
     spec = PROBLEMS[name]
-    grid, batch, steps = spec["grid"], spec["batch"], spec["steps"]
-    u0 = initial_condition(spec["ic"], grid, range(batch)).float()
-    solver = make_solver(spec["pde"], grid, spec["dt"], spec["params"], dtype=torch.float32)
+    grid, batch, steps = spec["grid"], spec["batch"] * batch_scale, spec["steps"]
+    u0_cpu = initial_condition(spec["ic"], grid, range(batch)).float()
+    u0 = u0_cpu.to(device)
+    solver = make_solver(spec["pde"], grid, spec["dt"], spec["params"], device=device, dtype=torch.float32)
     init, saved = tmp / f"{name}_init.npy", tmp / f"{name}_peer.npy"
-    np.save(init, u0.numpy())
+    np.save(init, u0_cpu.numpy())
     # sciwm on all cores and on one intra-op thread (small 1D states run faster on one: a torch setting
-    # every user can choose with torch.set_num_threads); the better one is reported, with its count
+    # every user can choose with torch.set_num_threads); the better one is reported, with its count.
+    # On a GPU the thread count does not matter: one setting.
     all_threads = torch.get_num_threads()
-    ours: dict[int, list[float]] = {all_threads: [], 1: []}
-    for threads in (all_threads, 1):
+    settings = (all_threads,) if u0.is_cuda else (all_threads, 1)
+    ours: dict[int, list[float]] = {t: [] for t in settings}
+    for threads in settings:
         torch.set_num_threads(threads)
         ours[threads] += timed(lambda: solver.advance(u0, steps), repeats)
     torch.set_num_threads(all_threads)
-    theirs = peer(name, init, steps, repeats, saved)
-    for threads in (1, all_threads):  # bracket the peer's run
+    theirs = peer(name, init, steps, repeats, saved, peer_python)
+    for threads in settings[::-1]:  # bracket the peer's run
         torch.set_num_threads(threads)
         ours[threads] += timed(lambda: solver.advance(u0, steps), repeats)
     torch.set_num_threads(all_threads)
@@ -151,9 +168,9 @@ def bench(name: str, repeats: int, tmp: Path) -> dict:
     }
     if theirs is not None:
         ref = np.load(saved)
-        mine = solver.advance(u0, steps).numpy()
+        mine = solver.advance(u0, steps).cpu().numpy()
         row.update(
-            peer=theirs["peer"],
+            peer=f"{theirs['peer']} on {theirs.get('device', '?')}",
             peer_rate=theirs["sample_steps_per_s_median"],
             ratio=rate / theirs["sample_steps_per_s_median"],
             max_rel_diff=float(np.abs(mine - ref).max() / np.abs(ref).max()),
@@ -183,18 +200,21 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--problems", default="ks,ns")
     ap.add_argument("--write", action="store_true", help="append the rows to benchmarks/RESULTS.md")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--batch-scale", type=int, default=1, help="multiply both batches (64 fills a GPU)")
+    ap.add_argument("--peer-python", type=Path, default=PEER_PYTHON, help="a Python with jax and exponax")
     args = ap.parse_args()
-    if not PEER_PYTHON.exists():
+    if not args.peer_python.exists():
         print(
             "note: .venv-bench missing, so no peer; `make bench` creates it (jax + exponax)", file=sys.stderr
         )
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [bench(name, args.repeats, Path(tmp)) for name in args.problems.split(",")]
+        rows = [bench(name, args.repeats, Path(tmp), args.device, args.batch_scale, args.peer_python)
+                for name in args.problems.split(",")]
     peer_name = next((r["peer"] for r in rows if "peer" in r), "none")
-    meta = (
-        f"CPU: {cpu_model()} ({torch.get_num_threads()} torch threads); torch {torch.__version__}; "
-        f"peer: {peer_name}; float32"
-    )
+    where = (f"GPU: {torch.cuda.get_device_name(0)}" if args.device.startswith("cuda")
+             else f"CPU: {cpu_model()} ({torch.get_num_threads()} torch threads)")
+    meta = f"{where}; torch {torch.__version__}; peer: {peer_name}; float32"
     table = "\n".join([HEADER, *map(format_row, rows)])
     print(meta)
     print(table)

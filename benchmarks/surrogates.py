@@ -13,6 +13,14 @@
     .venv/bin/python benchmarks/surrogates.py --data demo/ks1d --minutes 10 [--only accuracy,overhead,latent]
 
 `--data` is a directory made by `sciwm generate datasets/ks1d.toml --out DIR` (train/val/test.h5).
+The same table for 2D Kolmogorov flow, and on a GPU:
+
+    sciwm generate datasets/ns2d-kolmogorov.toml --out DIR
+    python benchmarks/surrogates.py --data DIR --config sciwm/configs/ns2d-kolmogorov.toml --device cuda
+
+The plain baseline has the width and modes users take for each problem: 64 / 32 for KS (the issue's
+reference), 32 / 12 for 2D Navier–Stokes (the FNO paper's), 4 layers, periodic positions where the
+default config has them.
 """
 
 from __future__ import annotations
@@ -38,43 +46,59 @@ from sciwm.runconfig import RunConfig
 from sciwm.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "sciwm/configs/ks1d.toml"
 BASELINE = {"model": {"name": "fno", "width": 64, "modes": 32, "layers": 4},
             "train": {"objective": "onestep", "batch_size": 32, "lr": 1e-3, "warmup": 0}}
 
 
-def config(data: Path, minutes: float, base: dict | None) -> RunConfig:
+def baseline_for(default: Path) -> dict:
+    """The plain baseline beside a default config: 1D as the issue states it, 2D with the FNO paper's
+    width 32 and 12 modes; the default's batch size and positional channels."""
     import tomllib
 
-    raw = tomllib.loads((ROOT / "sciwm/configs/ks1d.toml").read_text()) if base is None else \
-        {k: dict(v) for k, v in base.items()}
+    raw = tomllib.loads(default.read_text())
+    base = {k: dict(v) for k, v in BASELINE.items()}
+    if "ns2d" in default.stem:
+        base["model"].update(width=32, modes=12)
+    base["model"]["positional"] = raw["model"].get("positional", False)
+    base["train"]["batch_size"] = raw["train"].get("batch_size", 32)
+    return base
+
+
+def config(data: Path, minutes: float, base: dict | None, default: Path = DEFAULT_CONFIG) -> RunConfig:
+    import tomllib
+
+    raw = tomllib.loads(default.read_text()) if base is None else {k: dict(v) for k, v in base.items()}
     raw["data"] = {**raw.get("data", {}), "train": str(data / "train.h5"), "val": str(data / "val.h5")}
     raw["train"] = {**raw["train"], "steps": 10**6, "max_minutes": minutes, "val_every": 10**6,
                     "checkpoint_minutes": 10**6}
     return RunConfig.from_dict(raw)
 
 
-def correlation_times(run: Path, test: Path, steps: int) -> np.ndarray:
-    loaded = load_run(run)
+def correlation_times(run: Path, test: Path, steps: int, device: str = "cpu") -> np.ndarray:
+    loaded = load_run(run, device)
     ds = open_data(test)
-    true = torch.from_numpy(ds["u"].values[:, :, None].astype(np.float32))  # (B, T, 1, x)
-    steps = min(steps, true.shape[1] - 1)
-    hist = loaded.stats.normalize(true[:, :1])
-    pred = loaded.stats.denormalize(rollout_model(loaded.model, hist, steps).frames)
+    true = torch.from_numpy(np.stack([ds[f].values for f in loaded.stats.fields], 2).astype(np.float32))
+    steps = min(steps, true.shape[1] - 1)  # true: (B, T, C, *grid)
+    hist = loaded.stats.normalize(true[:, :1]).to(device)
+    with torch.no_grad():
+        pred = loaded.stats.denormalize(rollout_model(loaded.model, hist, steps).frames.cpu())
     corr = correlation(torch.nan_to_num(pred.double()), true[:, 1 : steps + 1].double())[..., 0]
     dt = float(np.asarray(ds.attrs["dt_save"]).reshape(-1)[0])
     t, _ = correlation_time(torch.cat([torch.ones(len(corr), 1, dtype=corr.dtype), corr], 1), dt, 0.8)
     return t.numpy()
 
 
-def accuracy(data: Path, minutes: float, work: Path) -> list[str]:
+def accuracy(data: Path, minutes: float, work: Path, default: Path = DEFAULT_CONFIG,
+             device: str = "cpu") -> list[str]:
     rows = []
     results = {}
-    for name, base in (("sciwm default", None), ("plain FNO baseline", BASELINE)):
+    for name, base in (("sciwm default", None), ("plain FNO baseline", baseline_for(default))):
         out = work / name.replace(" ", "_")
-        train(config(data, minutes, base), out, progress=False)
+        train(config(data, minutes, base, default), out, device=device, progress=False)
         with open(out / "metrics.csv") as f:
             last = list(csv.DictReader(f))[-1]
-        t = correlation_times(out, data / "test.h5", steps=10**6)
+        t = correlation_times(out, data / "test.h5", steps=10**6, device=device)
         results[name] = float(np.median(t))
         rows.append(f"| {name} | {minutes:g} min | {int(last['step']):,} steps | {float(last['loss']):.2e} | "
                     f"{np.median(t):.1f} ({np.percentile(t, 25):.1f}–{np.percentile(t, 75):.1f}) |")
@@ -163,12 +187,18 @@ def main() -> None:
     ap.add_argument("--only", default="accuracy,overhead,latent")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads for every part (1: steady timings on a shared machine)")
+    ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="the default config to measure")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (accuracy only)")
+    ap.add_argument("--work", type=Path, help="keep the trained runs here (default: a temporary directory)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"CPU: {cpu_model()}; torch {torch.__version__}, {args.threads} thread(s)")
+    where = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "no GPU"
+    print(f"CPU: {cpu_model()}; GPU: {where} (device {args.device}); torch {torch.__version__}, "
+          f"{args.threads} thread(s); config {args.config.name}")
     with tempfile.TemporaryDirectory() as tmp:
+        tmp = args.work or tmp
         for part in args.only.split(","):
-            lines = {"accuracy": lambda: accuracy(args.data, args.minutes, Path(tmp)),
+            lines = {"accuracy": lambda: accuracy(args.data, args.minutes, Path(tmp), args.config, args.device),
                      "overhead": lambda: overhead(args.data, Path(tmp)),
                      "latent": latent_cost}[part]()
             print(f"\n{part}:\n" + "\n".join(lines), flush=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from neuralop.models import FNO, TFNO
 from torch import Tensor, nn
 
@@ -42,6 +43,8 @@ class FNOCore(nn.Module):
             hidden_channels=cfg.width, n_layers=cfg.layers, positional_embedding=None, **extra,
         )
         self.film = FiLM(n_film, [cfg.width] * cfg.layers, hidden=cfg.width) if n_film else None
+        for conv in self.fno.fno_blocks.convs:
+            conv.register_forward_pre_hook(_spectral_input_in_float32)
 
     @property
     def output_layer(self) -> nn.Module:
@@ -62,6 +65,14 @@ class FNOCore(nn.Module):
         for i, mod in enumerate(mods):
             h = modulate(self.fno.fno_blocks(h, i), mod)
         return self.fno.projection(h)
+
+
+def _spectral_input_in_float32(module: nn.Module, args: tuple) -> tuple:
+    """Under bf16 autocast (CUDA training) the spectral convolutions get float32 input: torch's FFTs have
+    no bfloat16 kernels, and the Fourier weights are complex64 anyway. The 1x1 convs and MLPs around
+    them still run in bf16."""
+    x, *rest = args
+    return (x.float(), *rest) if x.dtype in (torch.bfloat16, torch.float16) else args
 
 
 class FNOSurrogate(Surrogate):
