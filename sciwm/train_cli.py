@@ -37,7 +37,8 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rollout", help="autoregressive prediction of every trajectory of a data file")
     p.add_argument("run", help="run directory (or its checkpoint.pt)")
     p.add_argument("--data", required=True, help="trajectory file whose first frames start the rollouts")
-    p.add_argument("--steps", type=int, required=True, help="predicted steps (frames) per trajectory")
+    p.add_argument("--steps", type=int, required=True,
+                   help="predicted model steps per trajectory (each spans the run's time_stride saved frames)")
     p.add_argument("--out", required=True, help="prediction file (trajectory format)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--device", default="cpu")
