@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.sciwm-installed
 DEMO   := demo
-DEMO_STEPS   ?= 1500
+DEMO_STEPS   ?= 1000000
 DEMO_MINUTES ?= 4
 
 .PHONY: setup demo test lint bench clean

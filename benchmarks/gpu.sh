@@ -9,6 +9,7 @@ OUT=${OUT:-/tmp/gpu-out}
 MINUTES=${MINUTES:-1}
 DEVICE=${DEVICE:-cuda}  # DEVICE=cpu SAMPLES=8 MINUTES=0.1: a dry run of the script itself
 SAMPLES=${SAMPLES:-256}
+WM_MINUTES=${WM_MINUTES:-1}  # training of the issue-7 world model and the issue-5 JEPA
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD:$PWD/.gpu/site XLA_PYTHON_CLIENT_PREALLOCATE=false
 PY=${PY:-$(command -v python3)}
 THREADS=${THREADS:-8}
@@ -45,4 +46,21 @@ sed -e "s#^data = .*#data = \"$W/ns2d/test.h5\"#" -e "s#^runs = .*#runs = [\"$W/
     -e "s#^threads = .*#threads = $THREADS#" benchmarks/configs/bench-ns2d-kolmogorov.toml > $W/bench-ns2d.toml
 timeout 150 $PY -m sciwm bench $W/bench-ns2d.toml --out $W/bench-ns2d 2>&1 | tail -4
 cp $W/bench-ns2d/report.md "$OUT/bench-ns2d.md" 2>/dev/null
+part "issue 7: ns2d-forced world model ($WM_MINUTES min), then ns2d-reach planned on the GPU"
+timeout 90 $PY -m sciwm generate datasets/ns2d-forced.toml --out $W/nsf --samples $SAMPLES --device $DEVICE --batch 320 2>&1 | tail -1
+timeout $($PY -c "print(int(60 * $WM_MINUTES + 60))") $PY -m sciwm train sciwm/configs/wm-ns2d-forced.toml --out $W/nswm \
+    --set data.train=$W/nsf/train.h5 --set data.val=$W/nsf/val.h5 --set train.max_minutes=$WM_MINUTES \
+    --set train.steps=1000000 --set train.val_every=1000000 --device $DEVICE --quiet 2>&1 | tail -2
+tail -1 $W/nswm/metrics.csv
+timeout 240 $PY -m sciwm plan benchmarks/tasks/ns2d-reach.toml --model $W/nswm --planner zero,cem,grad,cem-solver,grad-solver \
+    --budget 128 --device $DEVICE --out $W/plan-ns --quiet 2>&1 | tail -8
+cp $W/plan-ns/plan.md "$OUT/plan-ns.md" 2>/dev/null
+
+part "issue 5: JEPA on burgers1d without nu as an input ($WM_MINUTES min), probes"
+timeout 60 $PY -m sciwm generate datasets/burgers1d.toml --out $W/b1 --samples 128 --device $DEVICE --batch 320 2>&1 | tail -1
+timeout $($PY -c "print(int(60 * $WM_MINUTES + 60))") $PY -m sciwm train sciwm/configs/jepa-burgers1d.toml --out $W/jepa \
+    --set data.train=$W/b1/train.h5 --set data.val=$W/b1/val.h5 --set 'data.params=[]' --set train.max_minutes=$WM_MINUTES \
+    --set train.steps=1000000 --set train.val_every=1000000 --device $DEVICE --quiet 2>&1 | tail -2
+tail -1 $W/jepa/metrics.csv
+timeout 90 $PY -m sciwm probe $W/jepa --data $W/b1/test.h5 --fit $W/b1/train.h5 --every 2 2>&1 | tee "$OUT/probe.txt"
 part "done"

@@ -12,6 +12,12 @@ feature map, and a trained encoder is only worth its R² above that floor.
     result = probe("runs/burgers-jepa", "data/burgers1d/test.h5")              # K-fold by trajectory
     result = probe(run, "data/burgers1d/test.h5", fit="data/burgers1d/train.h5")  # fit on one, score on other
 
+Each parameter is also probed per trajectory ("nu (trajectory)"): the features are the mean embedding
+of the trajectory's frames after the first (frame 0 is the initial condition, drawn without regard to
+the parameters), one sample per trajectory. A parameter shows in how frames change, so one frame may
+hold little of it (Burgers: only the width of its fronts); the trajectory probe asks whether the encoder
+carries it at all.
+
 Definitions (docs/jepa.md, "Probes"): features are z-scored with the fitting set's statistics; targets
 that are positive with max/min >= LOG_RATIO are probed as log10; the ridge penalty is chosen per target
 from LAMBDAS (relative to the mean feature variance) by grouped K-fold cross-validation on the fitting
@@ -247,6 +253,12 @@ def probe(run: str | Path | LoadedRun, data: str | Path, fit: str | Path | None 
                                    "r2": None if const else scores["trained"][0][name],
                                    "r2_random": None if const else scores["random"][0][name],
                                    "lambda": scores["trained"][2][name]}
+        if kind == "param":
+            key = f"{name} (trajectory)"
+            result["targets"][key] = {"kind": "traj", "transform": scales[name],
+                                      "r2": None if const else scores["trained"][0][key],
+                                      "r2_random": None if const else scores["random"][0][key],
+                                      "lambda": scores["trained"][2][key]}
     return result
 
 
@@ -273,8 +285,39 @@ def _score(model: torch.nn.Module, test: Trajectories, t_test: dict, train: Traj
             chosen.append(lam)
         lams = list(np.exp(np.log(np.asarray(chosen)).mean(0)))  # geometric mean over the outer folds
     r2 = _r2(y_test, pred)
-    return ({n: None if math.isnan(v) else float(v) for n, v in zip(names, r2, strict=True)}, int(x_test.shape[1]),
-            {n: float(v) for n, v in zip(names, lams, strict=True)})
+    scores = {n: None if math.isnan(v) else float(v) for n, v in zip(names, r2, strict=True)}
+    lams = {n: float(v) for n, v in zip(names, lams, strict=True)}
+    for name in test.params:
+        key = f"{name} (trajectory)"
+        scores[key], lams[key] = _score_trajectories(
+            _trajectory_features(x_test, test), _apply(test.params[name], scales[name]),
+            None if train is None else _trajectory_features(x_fit, train),
+            None if train is None else _apply(train.params[name], scales[name]))
+    return scores, int(x_test.shape[1]), lams
+
+
+def _trajectory_features(x: np.ndarray, tr: Trajectories) -> np.ndarray:
+    """Frame features (S * T, F) -> the mean over each trajectory's frames after the first, (S, F)."""
+    s, t = tr.frames.shape[:2]
+    x = x.reshape(s, t, -1)
+    return x[:, 1:].mean(1) if t > 1 else x[:, 0]
+
+
+def _score_trajectories(x_test: np.ndarray, y_test: np.ndarray, x_fit: np.ndarray | None,
+                        y_fit: np.ndarray | None) -> tuple[float | None, float]:
+    """R² of a ridge probe, one sample per trajectory (K-fold over the test trajectories without a fit set)."""
+    y_test = y_test[:, None]
+    if x_fit is not None:
+        pred, lam = ridge_probe(x_fit, y_fit[:, None], np.arange(len(x_fit)), x_test)
+        lams = [lam[0]]
+    else:
+        pred, lams = np.zeros_like(y_test), []
+        groups = np.arange(len(x_test))
+        for held in _folds(groups, FOLDS):
+            pred[held], lam = ridge_probe(x_test[~held], y_test[~held], groups[~held], x_test[held])
+            lams.append(lam[0])
+    r2 = float(_r2(y_test, pred)[0])
+    return (None if math.isnan(r2) else r2), float(np.exp(np.log(lams).mean()))
 
 
 def _apply(y: np.ndarray, transform: str) -> np.ndarray:
@@ -287,12 +330,12 @@ def format_table(result: dict) -> str:
             f"trajectories x {result['frames']} frames, "
             + ("K-fold by trajectory" if result["fit"] is None else f"fitted on {result['fit']}")
             + f"; the model is given parameters {result.get('model_params', [])}",
-            f"{'target':<12} {'kind':<6} {'scale':<6} {'R2':>8} {'random':>8} {'gain':>8}"]
+            f"{'target':<18} {'kind':<6} {'scale':<6} {'R2':>8} {'random':>8} {'gain':>8}"]
     for name, t in result["targets"].items():
         r2, r0 = t["r2"], t["r2_random"]
         cells = [f"{v:8.3f}" if v is not None else f"{'const':>8}" for v in (r2, r0)]
         gain = f"{r2 - r0:+8.3f}" if r2 is not None and r0 is not None else f"{'':>8}"
-        rows.append(f"{name:<12} {t['kind']:<6} {'log' if t['transform'] == 'log10' else 'lin':<6} "
+        rows.append(f"{name:<18} {t['kind']:<6} {'log' if t['transform'] == 'log10' else 'lin':<6} "
                     f"{cells[0]} {cells[1]} {gain}")
     return "\n".join(rows)
 

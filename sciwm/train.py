@@ -36,11 +36,15 @@ CSV_FIELDS = ["step", "epoch", "time_s", "lr", "loss", "grad_norm", "unroll", "r
               "field", "sigreg", "emb_std", "emb_rank", "val_loss", "val_corr_time", "val_nrmse"]
 
 
-def learning_rate(cfg, step: int) -> float:  # noqa: ANN001 - TrainConfig
-    """Linear warm-up over `warmup` steps, then cosine decay to 0 at `steps`."""
+def learning_rate(cfg, step: int, elapsed_s: float = 0.0) -> float:  # noqa: ANN001 - TrainConfig
+    """Linear warm-up over `warmup` steps, then cosine decay to 0 at `steps`, or at the end of the time
+    budget `max_minutes` if that comes first: progress = max(step fraction, elapsed-time fraction), so a
+    run stopped by its budget ends annealed, not at full learning rate."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    if cfg.max_minutes:
+        progress = max(progress, elapsed_s / (60 * cfg.max_minutes))
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
@@ -99,6 +103,7 @@ class Session:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
+    elapsed_s: float = 0.0  # training wall time so far, over every resume (the time budget counts it)
 
     def checkpoint(self) -> None:
         if self.rank == 0:
@@ -106,7 +111,8 @@ class Session:
                 "config": self.cfg.to_dict(), "data_spec": {**self.spec.__dict__, "grid": list(self.spec.grid)},
                 "stats": stats_to_dict(self.windows.stats), "param_stats": self.param_stats,
                 "model": tensor_state(self.model), "optimizer": self.opt.state_dict(), "step": self.step,
-                "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "rng": self.gen.get_state()})
+                "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "rng": self.gen.get_state(),
+                "elapsed_s": self.elapsed_s})
 
 
 def start_session(cfg: RunConfig, out: Path, resume: bool, device: str) -> Session:
@@ -141,6 +147,7 @@ def start_session(cfg: RunConfig, out: Path, resume: bool, device: str) -> Sessi
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["rng"])
         s.step, s.epoch, s.batch_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"])
+        s.elapsed_s = float(state.get("elapsed_s", 0.0))
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.toml").write_text(cfg.to_toml())
@@ -193,15 +200,20 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, device: str 
     pmean, pstd = torch.tensor(s.param_stats["mean"]), torch.tensor(s.param_stats["std"])
     bar = tqdm(total=tc.steps, initial=s.step, disable=not progress or s.rank != 0, desc="train", unit="step")
     t_start = last_ckpt = time.perf_counter()
+    before = s.elapsed_s
+    row, logged = None, False
     try:
         for batch in epoch_batches(s):
-            if s.step >= tc.steps or (tc.max_minutes and time.perf_counter() - t_start >= 60 * tc.max_minutes):
-                break  # a spent time budget ends the run as it stands; the schedule is not stretched
-            row = train_step(s, _to_device(batch, s.device, pmean, pstd), objective, learning_rate(tc, s.step))
+            s.elapsed_s = _elapsed(before + time.perf_counter() - t_start, s.world, tc.max_minutes)
+            if s.step >= tc.steps or (tc.max_minutes and s.elapsed_s >= 60 * tc.max_minutes):
+                break  # the budget is spent (wall time over all resumes); the schedule has annealed to 0
+            lr = learning_rate(tc, s.step, s.elapsed_s)
+            row = train_step(s, _to_device(batch, s.device, pmean, pstd), objective, lr)
             row["time_s"] = time.perf_counter() - t_start
             if s.val is not None and (s.step % tc.val_every == 0 or s.step == tc.steps):
                 row.update(validate(s.model, s.val, tc, s.device, pmean, pstd))
-            if s.rank == 0 and (s.step % tc.log_every == 0 or "val_loss" in row or s.step == tc.steps):
+            logged = s.rank == 0 and (s.step % tc.log_every == 0 or "val_loss" in row or s.step == tc.steps)
+            if logged:
                 _append_csv(s.out / "metrics.csv", row)
             bar.set_postfix(loss=f"{row['loss']:.3g}", refresh=False)
             bar.update()
@@ -212,10 +224,22 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, device: str 
         s.checkpoint()  # an interrupted run keeps its last completed step; --resume continues from it
         raise
     bar.close()
+    if s.rank == 0 and row is not None and not logged:  # a spent budget: the last step is logged too
+        _append_csv(s.out / "metrics.csv", row)
     s.checkpoint()
     if s.world > 1:
         dist.barrier()
     return s.out / "checkpoint.pt"
+
+
+def _elapsed(seconds: float, world: int, budget_minutes: float) -> float:
+    """Training wall time; with a time budget under DDP, rank 0's clock for every rank, so that all ranks
+    use the same learning rate and stop at the same step."""
+    if world > 1 and budget_minutes:
+        t = torch.tensor([seconds], dtype=torch.float64, device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        dist.broadcast(t, 0)
+        seconds = float(t)
+    return seconds
 
 
 def _global_mean(loss: torch.Tensor, world: int) -> float:

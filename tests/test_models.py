@@ -217,3 +217,30 @@ def test_bf16_autocast_gives_the_fourier_layers_float32_input(name, grid):
     full = model(x)
     err = float((low.float() - full).norm() / (full - x[:, -1]).norm())  # relative to the predicted change
     assert 1e-4 < err < 5e-2, err  # bf16 did run somewhere (not 0), to ~2-3 digits
+
+
+@pytest.mark.parametrize("name, grid, r", [("fno", (64,), 32), ("tfno", (32, 32), 16)])
+def test_resolution_runs_the_network_on_the_resolved_modes(name, grid, r):
+    torch.manual_seed(0)
+    spec = DataSpec(channels=1, grid=grid, history=1)
+    model = build_model(ModelConfig(name=name, width=8, modes=6, layers=2, resolution=r), spec)
+    x = torch.randn(3, 1, 1, *grid)
+    y = model(x)
+    assert y.shape == (3, 1, *grid)
+    spectrum = torch.fft.rfftn(y, dim=tuple(range(-len(grid), 0))).abs()
+    k = torch.fft.rfftfreq(grid[-1], 1 / grid[-1])
+    assert spectrum[..., k >= r // 2].max() < 1e-5 * spectrum.max()  # band-limited to |k| < r/2
+    if len(grid) == 2:
+        ky = torch.fft.fftfreq(grid[0], 1 / grid[0]).abs()
+        assert spectrum[..., ky >= r // 2, :].max() < 1e-5 * spectrum.max()
+    # a zero network keeps the band-limited part of the last frame exactly (a spectral projection)
+    torch.nn.init.zeros_(model.output_layer.weight)
+    torch.nn.init.zeros_(model.output_layer.bias)
+    smooth = torch.fft.irfft(torch.fft.rfft(x, dim=-1) * (k < r // 2), n=grid[-1], dim=-1)
+    if len(grid) == 1:
+        torch.testing.assert_close(model(smooth), smooth[:, -1], atol=1e-6, rtol=0)
+
+
+def test_resolution_must_be_even():
+    with pytest.raises(SciwmError, match="model.resolution = 33"):
+        ModelConfig(resolution=33)

@@ -108,7 +108,7 @@ def test_probe_cli_on_a_jepa_run_against_a_random_encoder(data, tmp_path, capsys
     result = json.loads((tmp_path / "probe" / "probe.json").read_text())
     assert result["features"] == 16 and result["trajectories"] == 10 and result["frames"] == 12
     targets = result["targets"]
-    assert set(targets) == {"nu", "mean", "energy", "enstrophy", "k_dom"}
+    assert set(targets) == {"nu", "nu (trajectory)", "mean", "energy", "enstrophy", "k_dom"}
     nu = np.asarray(open_data(data / "train.h5")["nu"].values)
     assert targets["nu"]["kind"] == "param"
     assert targets["nu"]["transform"] == ("log10" if nu.max() / nu.min() >= 4 else "none")  # LOG_RATIO
@@ -137,3 +137,25 @@ def test_a_field_space_run_is_refused_in_one_line(data, tmp_path):
     with pytest.raises(SciwmError, match="field space") as err:
         probe(run, data / "train.h5")
     assert "\n" not in str(err.value)
+
+
+def test_trajectory_probe_averages_frames_after_the_first_and_reads_a_linear_parameter():
+    from sciwm.probe import Trajectories, _score_trajectories, _trajectory_features
+
+    rng = np.random.default_rng(0)
+    s, t, f = 40, 5, 6
+    nu = rng.uniform(0.02, 0.2, s)
+    # frame 0 carries nothing of nu (garbage); frames 1.. carry log10(nu) in feature 0 plus frame noise
+    x = rng.normal(size=(s, t, f))
+    x[:, 1:, 0] += 20 * np.log10(nu)[:, None]
+    x[:, 0, 0] = 1e3 * rng.normal(size=s)
+    tr = Trajectories(torch.zeros(s, t, 1, 8), torch.zeros(s, t, 1, 8), {"nu": nu}, (1.0,), ["u"], None)
+    feats = _trajectory_features(x.reshape(s * t, f), tr)
+    np.testing.assert_allclose(feats, x[:, 1:].mean(1))
+    r2, _ = _score_trajectories(feats, np.log10(nu), None, None)  # K-fold over the 40 trajectories
+    assert r2 > 0.95
+    r2_fit, _ = _score_trajectories(feats[:8], np.log10(nu[:8]), feats[8:], np.log10(nu[8:]))
+    assert r2_fit > 0.95
+    noise = rng.normal(size=(s, f))
+    r2_none, _ = _score_trajectories(noise, np.log10(nu), None, None)
+    assert r2_none < 0.3

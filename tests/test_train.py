@@ -52,6 +52,26 @@ def test_learning_rate_warms_up_then_decays_to_zero():
     assert learning_rate(tc, 110) == pytest.approx(0.0, abs=1e-12)
 
 
+def test_a_time_budget_anneals_the_learning_rate_by_wall_time():
+    tc = config(Path("."), lr=1e-3, warmup=10, steps=10**6, max_minutes=2.0).train
+    assert learning_rate(tc, 5, elapsed_s=90.0) == pytest.approx(0.6e-3)  # warm-up is counted in steps
+    assert learning_rate(tc, 50, elapsed_s=60.0) == pytest.approx(0.5e-3)  # half the budget: half the lr
+    assert learning_rate(tc, 50, elapsed_s=120.0) == pytest.approx(0.0, abs=1e-12)
+    short = config(Path("."), lr=1e-3, warmup=10, steps=110, max_minutes=60.0).train
+    assert learning_rate(short, 60, elapsed_s=1.0) == pytest.approx(0.5e-3)  # the step count ends first
+
+
+def test_a_budgeted_run_stops_at_its_budget_with_the_lr_annealed(data, tmp_path):
+    cfg = config(data, steps=10**6, max_minutes=0.05, val_every=10**6)  # 3 s
+    train(cfg, tmp_path / "run", progress=False)
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    lrs = [float(r["lr"]) for r in rows]
+    assert 2.5 <= float(rows[-1]["time_s"]) < 4.0
+    assert lrs[-1] < 0.1 * max(lrs)  # the cosine reached ~0 at the end of the budget
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["elapsed_s"] >= 3.0
+
+
 def test_tiny_model_overfits_a_tiny_set(data, tmp_path):
     # 88 windows, 300 steps of a 1.4k-parameter FNO. The residual model starts at the "nothing changes"
     # error (3.4e-3, normalised units); it must learn the dynamics: measured 9.4e-5 (36x lower).
@@ -113,7 +133,9 @@ def test_unsafe_checkpoint_is_refused(tmp_path):
 
 def test_ddp_with_two_processes_matches_single_process(data, tmp_path):
     cfg_path = tmp_path / "cfg.toml"
-    cfg = config(data, steps=6, batch_size=8, val_every=1000)
+    # a 30-minute budget that never binds: under DDP, rank 0's clock sets every rank's lr and stop
+    # (a time fraction of ~1e-3 moves the lr by < 1e-5)
+    cfg = config(data, steps=6, batch_size=8, val_every=1000, max_minutes=30.0)
     cfg_path.write_text(cfg.to_toml())
     train(cfg, tmp_path / "single", progress=False)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -56,6 +56,7 @@ class ModelConfig:
     conditioning: str = "channels"  # params as extra input channels | "film": per-layer scale/shift
     latent_channels: int = 16  # latent models: channels of the latent grid
     latent_downsample: int = 4  # latent models: spatial compression factor per dim (a power of 2)
+    resolution: int = 0  # fno/tfno: grid points per dim the network works on (0: the data's); see fno.py
     positional: bool = False  # append periodic sin/cos(2 pi x / L) channels; off = translation-equivariant
     rank: float = 0.1  # tfno: Tucker rank as a fraction of the dense spectral weights
     latent_dim: int = 64  # jepa: D, size of the embedding vector of one frame
@@ -68,6 +69,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.conditioning not in CONDITIONINGS:
             raise SciwmError(f"model.conditioning: unknown {self.conditioning!r}; use one of {list(CONDITIONINGS)}")
+        if self.resolution < 0 or self.resolution % 2:
+            raise SciwmError(f"model.resolution = {self.resolution}: need an even number of grid points, or 0")
         if self.target not in JEPA_TARGETS:
             raise SciwmError(f"model.target: unknown {self.target!r}; use one of {list(JEPA_TARGETS)}")
         for key in ("width", "modes", "layers", "latent_channels", "latent_downsample", "latent_dim",

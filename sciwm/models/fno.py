@@ -5,6 +5,12 @@ conditioning="channels") as constant channels, then optional periodic position c
 neuralop's own positional embedding (a linear ramp on [0, 1], not periodic) is always off.
 `modes` counts wavenumbers |k| < modes per dim (the original FNO convention); neuralop counts
 modes of both signs, so it receives n_modes = 2 * modes - 1 per dim, with modes clipped to n // 2.
+
+`resolution = r` (0: off) runs the network on an r-point grid per dim: the history is projected onto the
+wavenumbers |k| < r/2 (spectral truncation, `sciwm.pdes.grid.resample`), the next frame is predicted
+there and interpolated back exactly (zero-padded spectrum). The surrogate's state is then band-limited:
+for dissipative PDEs whose spectrum has decayed by |k| = r/2 (KS at L = 100: r = 128 of 256 points), the
+same network costs about r/n as much per step, so a fixed budget buys more optimiser steps.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from torch import Tensor, nn
 from sciwm.models.base import Surrogate
 from sciwm.models.conditioning import FiLM, input_channels, modulate, n_input_channels
 from sciwm.models.config import DataSpec, ModelConfig
+from sciwm.pdes.grid import resample
 
 
 def neuralop_modes(modes: int, grid: Sequence[int]) -> tuple[int, ...]:
@@ -87,7 +94,8 @@ class FNOSurrogate(Surrogate):
         super().__init__(cfg, spec)
         n_in = n_input_channels(spec.history, spec.channels, self.n_values(), spec.ndim, cfg.positional)
         n_film = spec.n_params if self.film else 0
-        self.core = FNOCore(n_in, spec.channels, spec.grid, cfg, n_film=n_film, factorized=self.factorized)
+        self.work_grid = tuple(min(cfg.resolution, n) for n in spec.grid) if cfg.resolution else spec.grid
+        self.core = FNOCore(n_in, spec.channels, self.work_grid, cfg, n_film=n_film, factorized=self.factorized)
 
     @property
     def output_layer(self) -> nn.Module:
@@ -98,8 +106,11 @@ class FNOSurrogate(Surrogate):
         self.check_history(history)
         params, action = self.check_conditions(history, params, action)
         values = [action] if self.film else [params, action]
+        grid = history.shape[3:]
+        if self.work_grid != self.spec.grid:
+            history = resample(history, self.work_grid)
         y = self.core(input_channels(history, values, self.cfg.positional), params if self.film else None)
-        return history[:, -1] + y if self.cfg.residual else y
+        return resample(history[:, -1] + y if self.cfg.residual else y, tuple(grid))
 
 
 class TFNOSurrogate(FNOSurrogate):
