@@ -93,17 +93,22 @@ def _assert_bitwise_equal(a: WindowBatch, b: WindowBatch) -> None:
         assert torch.equal(x.view(bits), y.view(bits)), name
 
 
+@pytest.mark.parametrize("in_memory", [False, True])
 @pytest.mark.parametrize("normalize", [False, True])
 @pytest.mark.parametrize("layout", ["2d-params-actions", "1d-no-actions"])
-def test_batched_reads_equal_items_bit_for_bit(tmp_path, normalize, layout):
+def test_batched_reads_equal_items_bit_for_bit(tmp_path, monkeypatch, normalize, layout, in_memory):
     """__getitems__ (what the DataLoader calls) == default_collate of __getitem__ items, bit for bit: random,
-    overlapping (merged into one read), repeated and single-window batches."""
+    overlapping (merged into one read), repeated and single-window batches; from HDF5 and from memory."""
+    import sciwm.data.windows as windows
+
+    monkeypatch.setattr(windows, "IN_MEMORY_BYTES", 2**40 if in_memory else 0)
     path = tmp_path / "w.h5"
     if layout == "2d-params-actions":
         make_sciwm(path, n=5, nt=9, nx=8, ny=4, fields=("u", "v"), action=True)
     else:
         make_sciwm(path, n=4, nt=12, nx=16)
     w = Windows(path, history=3, future=2, stride=1, normalize=normalize)
+    assert w.in_memory == in_memory
     n_starts = len(w.starts)
     batches = [np.random.default_rng(0).permutation(len(w))[:11].tolist(),  # random
                list(range(n_starts + 1)),  # a whole sample, overlapping windows, then the next sample
@@ -115,6 +120,21 @@ def test_batched_reads_equal_items_bit_for_bit(tmp_path, normalize, layout):
         _assert_bitwise_equal(expected, default_collate(got))  # without Windows.collate: same batch
     with pytest.raises(IndexError):
         w.__getitems__([0, len(w)])
+
+
+def test_in_memory_windows_equal_hdf5_windows_and_close_the_file(file_2d, monkeypatch):
+    import sciwm.data.windows as windows
+
+    path, _ = file_2d
+    monkeypatch.setattr(windows, "IN_MEMORY_BYTES", 0)
+    from_file = Windows(path, history=2, future=2, time_stride=2)
+    monkeypatch.setattr(windows, "IN_MEMORY_BYTES", 2**40)
+    in_memory = Windows(path, history=2, future=2, time_stride=2)
+    assert in_memory.in_memory and not from_file.in_memory
+    idx = [4, 0, 3, 1, 4]
+    _assert_bitwise_equal(Windows.collate(from_file.__getitems__(idx)), Windows.collate(in_memory.__getitems__(idx)))
+    _assert_bitwise_equal(default_collate([from_file[2]]), default_collate([in_memory[2]]))
+    assert in_memory._file is None and all(isinstance(v, np.ndarray) for v in in_memory._vars.values())
 
 
 def test_dataloader_batched_collate_with_workers(file_2d):
