@@ -8,10 +8,12 @@ threshold 0.8. Runs with actions are given the file's actions (per step, as in t
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch.nn import functional as F
 
-from sciwm.data.windows import Windows
+from sciwm.data.windows import WindowBatch, Windows
 from sciwm.metrics import correlation, correlation_time, nrmse
 from sciwm.objectives import step_action
 from sciwm.rollout import rollout_model
@@ -30,22 +32,37 @@ def _action(action: torch.Tensor | None, dev: torch.device) -> torch.Tensor | No
     return None if action is None or action.numel() == 0 else action.to(dev)
 
 
+# The validation batches are the same at every validation of a run: read them once (a small file is read
+# into memory whole by Windows, so a fresh read per validation would load the file each time).
+@functools.lru_cache(maxsize=2)
+def _one_step_batch(val: Windows) -> WindowBatch:
+    idx = torch.linspace(0, len(val) - 1, min(len(val), ONE_STEP_WINDOWS)).long().tolist()
+    return torch.utils.data.default_collate([val[i] for i in idx])
+
+
+@functools.lru_cache(maxsize=2)
+def _rollout_batch(val: Windows, horizon: int, samples: int) -> WindowBatch | None:
+    """The first `samples` trajectories as windows of `val.history` frames then `horizon` steps (None: none)."""
+    if horizon <= 0:
+        return None
+    traj = Windows(val.path, history=val.history, future=horizon, stride=val.n_time, stats=val.stats,
+                   params=val.params, time_stride=val.time_stride)
+    n = min(samples, len(traj))
+    return torch.utils.data.default_collate([traj[i] for i in range(n)]) if n else None
+
+
 @torch.no_grad()
 def validate(model: torch.nn.Module, val: Windows, tc: TrainConfig, dev: torch.device, pmean: torch.Tensor,
              pstd: torch.Tensor) -> dict[str, float]:
     was_training = model.training
     model.eval()
     k = val.history
-    idx = torch.linspace(0, len(val) - 1, min(len(val), ONE_STEP_WINDOWS)).long().tolist()
-    batch = torch.utils.data.default_collate([val[i] for i in idx])
+    batch = _one_step_batch(val)
     pred = model(batch.history.to(dev), _params(batch, pmean, pstd, dev), _action(step_action(batch, k, 0), dev))
     out = {"val_loss": F.mse_loss(pred, batch.future[:, 0].to(dev)).item()}
     horizon = min(tc.val_rollout, val.n_steps - k)
-    traj = Windows(val.path, history=k, future=horizon, stride=val.n_time, stats=val.stats, params=val.params,
-                   time_stride=val.time_stride) if horizon > 0 else []
-    n = min(tc.val_samples, len(traj))
-    if n:
-        batch = torch.utils.data.default_collate([traj[i] for i in range(n)])
+    batch = _rollout_batch(val, horizon, tc.val_samples)
+    if batch is not None:
         actions = _action(batch.action[:, k - 1 : k - 1 + horizon], dev)
         result = rollout_model(model, batch.history.to(dev), horizon, _params(batch, pmean, pstd, dev), actions)
         pred, true = result.frames.cpu().double(), batch.future.double()
