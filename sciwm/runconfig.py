@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sciwm.errors import SciwmError
+from sciwm.errors import SciwmError, read_toml
 from sciwm.models import ModelConfig
 
 OBJECTIVES = ("onestep", "unrolled")
@@ -96,12 +96,7 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: str | Path, overrides: list[str] = ()) -> RunConfig:
-        try:
-            raw = tomllib.loads(Path(path).read_text())
-        except OSError as err:
-            raise SciwmError(f"config {path}: cannot read ({err.strerror})") from None
-        except tomllib.TOMLDecodeError as err:
-            raise SciwmError(f"config {path}: not valid TOML ({err})") from None
+        raw = read_toml(path, f"config {path}")
         for item in overrides:
             apply_override(raw, item)
         return cls.from_dict(raw)

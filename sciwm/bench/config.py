@@ -11,12 +11,11 @@ Paths are relative to the working directory, as in training configs. Unknown key
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sciwm.errors import SciwmError
+from sciwm.errors import SciwmError, read_toml
 
 ACCURACY = ("nrmse", "correlation_time")
 TRUTH = ("data", "solver")
@@ -93,11 +92,7 @@ class BenchConfig:
         path = Path(path)
         if not path.is_file():
             raise SciwmError(f"{path}: no such bench config")
-        try:
-            raw = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as err:
-            raise SciwmError(f"{path}: not valid TOML ({err})") from None
-        return cls.from_dict(raw, str(path))
+        return cls.from_dict(read_toml(path, str(path)), str(path))
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "ladder"}

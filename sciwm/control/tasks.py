@@ -24,7 +24,6 @@ after interval t; `distance` = mean of `d_t` over the last `hold` intervals; `ef
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import torch
 
 from sciwm.control.system import ControlSystem, effort, relative_distance
 from sciwm.data.card import Card
-from sciwm.errors import SciwmError
+from sciwm.errors import SciwmError, read_toml
 from sciwm.ics import initial_condition
 
 _TOP = {"name", "description", "card", "data", "horizon", "hold", "tolerance", "effort_weight", "seeds",
@@ -63,12 +62,7 @@ class SuiteSpec:
     @classmethod
     def load(cls, path: str | Path) -> SuiteSpec:
         path = Path(path)
-        try:
-            raw = tomllib.loads(path.read_text())
-        except OSError as err:
-            raise SciwmError(f"tasks {path}: cannot read ({err.strerror})") from None
-        except tomllib.TOMLDecodeError as err:
-            raise SciwmError(f"tasks {path}: not valid TOML ({err})") from None
+        raw = read_toml(path, f"tasks {path}")
         try:
             return _parse(raw, path)
         except SciwmError as err:
