@@ -41,8 +41,8 @@ def add_plan_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--planner", default="cem", help="comma-separated: cem, mppi, grad, random (in the model's "
                    "latent space), cem-solver, mppi-solver, grad-solver, random-solver (true solver in the "
                    "loop), cem-multiscale, ... (coarse model over the horizon, model refines), zero (default: cem)")
-    p.add_argument("--model", metavar="RUN", help="trained latent world model run (latent_fno or jepa); "
-                   "needed by the latent and multiscale planners")
+    p.add_argument("--model", metavar="RUN", help="trained world model run (latent_fno, jepa, or a field "
+                   "model: fno, tfno, unet); needed by the latent and multiscale planners")
     p.add_argument("--coarse-model", metavar="RUN", help="latent run trained with [data] time_stride = s > 1: "
                    "the coarse level of the *-multiscale planners")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for plan.md, results.json, figures")

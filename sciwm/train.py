@@ -135,7 +135,7 @@ def start_session(cfg: RunConfig, out: Path, resume: bool, device: str) -> Sessi
     val = Windows(dc.val, history=dc.history, future=1, stats=windows.stats, params=windows.params,
                   time_stride=dc.time_stride) if dc.val else None
     spec = DataSpec(channels=len(windows.fields), grid=tuple(windows.grid), history=cfg.data.history,
-                    n_params=len(windows.params), n_action=windows.action_size)
+                    n_params=len(windows.params), n_action=windows.action_size, forcing=windows.forcing)
     torch.manual_seed(tc.seed)
     model = build_model(cfg.model, spec).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)

@@ -27,6 +27,7 @@ from sciwm.control.animation import animate_case, animation_path, case_frames
 from sciwm.control.multiscale import MultiScale, MultiScaleWorld
 from sciwm.control.planners import parse_planner
 from sciwm.control.report import read_results, run_suite
+from sciwm.control.system import relative_distance
 from sciwm.data.card import Card
 from sciwm.data.stats import FieldStats
 from sciwm.errors import SciwmError
@@ -383,3 +384,32 @@ def test_shipped_task_suites_parse():
         spec = SuiteSpec.load(path)
         assert spec.card is not None and spec.card.exists() and spec.horizon >= spec.hold >= 1, path
         assert math.isfinite(spec.tolerance)
+
+
+class _ForcedStep(torch.nn.Module):
+    """A field-space "surrogate" that is exactly u_next = u + F(a), F the system's forcing basis."""
+
+    def __init__(self, system: ControlSystem) -> None:
+        super().__init__()
+        self.forcing = system.forcing
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # a parameter, so the world can find the device
+
+    def forward(self, history, params, action):  # noqa: ANN001, ANN201
+        return history[:, -1] + self.forcing(action).to(history.dtype)
+
+
+def test_a_field_model_plans_in_field_space_and_reaches_an_exact_goal(system, task):
+    n = system.grid.shape[0]
+    spec = DataSpec(channels=1, grid=(n,), history=1, n_action=system.action_size)
+    world = LatentWorld(_loaded(_ForcedStep(system), spec), system)
+    hidden = torch.rand(3, system.action_size, generator=torch.Generator().manual_seed(4)) - 0.5
+    start = task.start.float()
+    goal = start + system.forcing(hidden).sum(0).float()
+    ctx = world.prepare(start, goal)
+    assert torch.equal(ctx[0][0, 0], start) and torch.equal(ctx[1][0], goal)  # the "latent" is the field
+    a = Gradient(restarts=2, lr=0.02).plan(world, start, goal, horizon=3, budget=400)
+    reached = world.predict(ctx, a[None])[0]
+    assert float(relative_distance(start[None], goal[None])) > 0.5
+    assert float(relative_distance(reached[None], goal[None])) < 5e-3
+    assert torch.allclose(world.costs(ctx, a[None], 1), relative_distance(reached[None], goal[None]).float(),
+                          atol=1e-6)

@@ -37,7 +37,7 @@ def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model
     wheres = {where for _, _, where in parsed}
     if wheres & {"latent", "multiscale"} and model is None:
         raise SciwmError("latent planners (" + ", ".join(n for n, _, w in parsed if w != "solver") +
-                         ") need --model RUN (a trained latent_fno or jepa run)")
+                         ") need --model RUN (a trained world model: latent_fno, jepa, fno, tfno or unet)")
     if "multiscale" in wheres and coarse_model is None:
         raise SciwmError("multiscale planners need --coarse-model RUN (a latent run trained with "
                          "[data] time_stride = s > 1) as well as --model RUN (stride 1)")

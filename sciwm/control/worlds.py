@@ -10,7 +10,9 @@ Both expose the same two calls, so every planner runs on either:
   expensive oracle; with grad enabled it runs the differentiable path (`ControlSystem.run(grad=True)`).
 - `LatentWorld`: a trained surrogate with `encode`/`step_latent` (latent_fno: a latent grid; jepa: a
   vector). It encodes the start and the goal once and rolls candidates forward in latent space only:
-  no decoding and no solver inside the loop. The distance is `||z - z_goal|| / ||z_goal||`. A run trained
+  no decoding and no solver inside the loop. The distance is `||z - z_goal|| / ||z_goal||`. A field-space
+  surrogate (fno, tfno, unet) plans the same way with the normalised field as its "latent"
+  (`FieldAsLatent`): then the distance is the field's relative L2 distance in normalised units. A run trained
   with `[data] time_stride = s` steps s saved frames at a time: its step action is the s per-frame actions
   of the interval, concatenated frame-major (`s * A` values), and `stride` = s / frames_per_action
   control intervals per step (a coarse world for `sciwm.control.multiscale`).
@@ -84,9 +86,30 @@ class SolverWorld:
         return self.system.run(u0[None].expand(actions.shape[0], *u0.shape), actions.to(u0.dtype))[:, -1]
 
 
+class FieldAsLatent(torch.nn.Module):
+    """A field-space surrogate seen as a latent one: encode and decode are the identity, and
+    `step_latent(z_hist (B, k, C, *grid), params, action)` is the model's next frame."""
+
+    latent = True
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def encode(self, frames: Tensor) -> Tensor:
+        return frames
+
+    def decode(self, z: Tensor) -> Tensor:
+        return z
+
+    def step_latent(self, z_hist: Tensor, params: Tensor | None = None, action: Tensor | None = None) -> Tensor:
+        return self.model(z_hist, params, action)
+
+
 @dataclass
 class LatentWorld:
-    """A trained latent world model (`run.model.latent`), planning without solver or decoder."""
+    """A trained world model, planning in its latent space (a field model's: the normalised field), without
+    solver or decoder."""
 
     run: LoadedRun
     system: ControlSystem  # only for metadata (grid, actions, params); never stepped here
@@ -94,9 +117,7 @@ class LatentWorld:
 
     def __post_init__(self) -> None:
         model, spec, system = self.run.model, self.run.spec, self.system
-        if not getattr(model, "latent", False):
-            raise SciwmError(f"model {model.cfg.name}: not a latent model (no encode/step_latent); latent planners "
-                             "need latent_fno or jepa; use the -solver planners otherwise")
+        self.model = model if getattr(model, "latent", False) else FieldAsLatent(model)
         if tuple(spec.grid) != tuple(system.grid.shape) or spec.channels != len(system.fields):
             raise SciwmError(f"model grid {tuple(spec.grid)} x {spec.channels} field(s) does not match the task's "
                              f"{tuple(system.grid.shape)} x {len(system.fields)}")
@@ -127,13 +148,13 @@ class LatentWorld:
         return max(1, self.run.time_stride // self.system.frames_per_action)
 
     def _device(self) -> torch.device:
-        return next(self.run.model.parameters()).device
+        return next(self.model.parameters()).device
 
     @torch.no_grad()
     def encode(self, frames: Tensor) -> Tensor:
         """Physical frames `(B, C, *grid)` -> latents `(B, *latent_shape)`."""
         x = self.run.stats.normalize(frames.float().cpu()).to(self._device())
-        return self.run.model.encode(x)
+        return self.model.encode(x)
 
     def prepare(self, history: Tensor, goal: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         k = self.run.spec.history
@@ -169,7 +190,7 @@ class LatentWorld:
         p = None if params is None else params.expand(n, -1)
         latents = []
         for j in range(steps):
-            z = self.run.model.step_latent(z_hist, p, a[:, j])
+            z = self.model.step_latent(z_hist, p, a[:, j])
             z_hist = torch.cat([z_hist[:, 1:], z[:, None]], 1)
             latents.append(z)
         return latents, [(j + 1) * s for j in range(steps)]
@@ -188,7 +209,7 @@ class LatentWorld:
     def predict(self, ctx: tuple[Tensor, Tensor, Tensor | None], actions: Tensor) -> Tensor:
         """The decoded field after `actions (N, L, A)`, in physical units: `(N, C, *grid)`."""
         latents, _ = self.rollout(ctx, actions)
-        return self.run.stats.denormalize(self.run.model.decode(latents[-1]).float().cpu())
+        return self.run.stats.denormalize(self.model.decode(latents[-1]).float().cpu())
 
 
 @dataclass

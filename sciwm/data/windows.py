@@ -178,6 +178,8 @@ class Windows(Dataset):
             if self.time_stride > 1 and self.has_action:
                 self.action_shape = (self.time_stride * math.prod(self.action_shape),)
             self.action_size = math.prod(self.action_shape) if self.has_action else 0
+            forcing = f.attrs.get("forcing", "") if self.has_action else ""
+            self.forcing = forcing.decode() if isinstance(forcing, bytes) else str(forcing)  # JSON, or ""
             variables = [f[n] for n in self._read_names()]
             self._rdcc_nbytes = _chunk_cache_bytes(variables)
             self.in_memory = sum(v.size * v.dtype.itemsize for v in variables) <= IN_MEMORY_BYTES

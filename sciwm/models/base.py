@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from sciwm.errors import SciwmError
+from sciwm.models.conditioning import forcing_basis, forcing_fields
 from sciwm.models.config import DataSpec, ModelConfig
 
 
@@ -21,15 +22,37 @@ class Surrogate(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.spec = spec
+        self.register_buffer("forcing_basis", None, persistent=False)  # (A, *grid) where actions are fields
 
     @property
     def film(self) -> bool:
         """Whether params enter by FiLM (else as constant channels)."""
         return self.cfg.conditioning == "film" and self.spec.n_params > 0
 
+    def take_forcing_fields(self, grid: tuple[int, ...]) -> None:
+        """Grid models: where the data describes its modal forcing (`spec.forcing`), take each action as its
+        forcing field on `grid`, the network's grid (see `sciwm.models.conditioning`). The basis is a buffer
+        rebuilt from the spec, not saved. Call before sizing the input with `n_values`."""
+        if not self.spec.forcing or not self.spec.n_action:
+            return
+        basis = forcing_basis(self.spec.forcing, grid)
+        if self.spec.n_action % basis.shape[0]:
+            raise SciwmError(f"{self.cfg.name}: {self.spec.n_action} action values per step are not a whole number "
+                             f"of the forcing's {basis.shape[0]} amplitudes")
+        self.register_buffer("forcing_basis", basis, persistent=False)
+
     def n_values(self) -> int:
-        """How many constant input channels params and actions add."""
-        return self.spec.n_action + (0 if self.film else self.spec.n_params)
+        """How many input channels params and actions add: one per param (unless FiLM), and one per action
+        value, or one forcing field per sub-step where actions are taken as fields."""
+        n_action = self.spec.n_action if self.forcing_basis is None else self.spec.n_action // len(self.forcing_basis)
+        return n_action + (0 if self.film else self.spec.n_params)
+
+    def condition_inputs(self, params: Tensor, action: Tensor) -> list[Tensor]:
+        """What `input_channels` stacks after the frames: params (B, P) unless FiLM, and actions (B, A) or
+        their forcing fields (B, s, *grid)."""
+        if self.forcing_basis is not None and action.shape[1]:
+            action = forcing_fields(action, self.forcing_basis)
+        return [action] if self.film else [params, action]
 
     def check_history(self, history: Tensor) -> None:
         """history must be (B, k, C, *grid) with the spec's k, C and number of spatial dims."""

@@ -4,6 +4,11 @@
   `(B, 1, *grid)`, stacked after the `k * C` history channels.
 - film: a small MLP maps params `(B, P)` to a per-channel scale and shift for each hidden layer,
   `h <- h * (1 + scale) + shift`; its last layer starts at zero, so FiLM starts as the identity.
+- actions of a forced dataset (its file describes the modal forcing, `DataSpec.forcing`): grid models
+  take the forcing field `f(x) = sum_i a_i phi_i(x)` of each action as one input channel, on the
+  network's own grid. A constant channel per amplitude cannot express a spatial pattern in a
+  translation-equivariant network (an FNO without position), so such a model could not learn what the
+  action does; the field is also the form the PDE takes it in (`u_t = ... + f`).
 - positional: `sin(2 pi x / L)`, `cos(2 pi x / L)` per spatial dim (2 or 4 channels). Periodic, so no
   seam at the boundary; off by default because it breaks the translation equivariance that the
   periodic PDEs of sciwm have (turn it on where forcing depends on position, e.g. Kolmogorov flow).
@@ -11,11 +16,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+
+from sciwm.errors import SciwmError
 
 
 def periodic_positions(grid: Sequence[int], like: Tensor) -> Tensor:
@@ -30,17 +38,42 @@ def constant_channels(values: Tensor, grid: Sequence[int]) -> Tensor:
     return values.reshape(*values.shape, *([1] * len(grid))).expand(*values.shape, *grid)
 
 
+def forcing_basis(forcing: str, grid: Sequence[int]) -> Tensor:
+    """The modal forcing basis of a file's `forcing` attribute, sampled on a periodic grid of tensor shape
+    `grid` (any resolution): (A, *grid) float32 with phi_{2i} = cos(k_i . x), phi_{2i+1} = sin(k_i . x),
+    the definition of `sciwm.forcing.ModalForcing` (k_i . x = 2 pi sum_d m_d j_d / n_d on grid index j)."""
+    try:
+        modes = json.loads(forcing)["modes"]
+    except (ValueError, KeyError, TypeError):
+        raise SciwmError(f"forcing: the data's forcing description lacks its modes: {forcing[:80]!r}") from None
+    frac = torch.meshgrid(*[torch.arange(n, dtype=torch.float64) / n for n in grid], indexing="ij")[::-1]  # (x, y)
+    rows = []
+    for m in modes:
+        m = [m] if isinstance(m, int) else m
+        if len(m) != len(grid) or any(2 * abs(mi) >= n for mi, n in zip(m, reversed(grid), strict=True)):
+            raise SciwmError(f"forcing mode {m} is not resolved on a grid of {tuple(grid)} points")
+        phase = 2 * math.pi * sum(mi * f for mi, f in zip(m, frac, strict=True))
+        rows += [torch.cos(phase), torch.sin(phase)]
+    return torch.stack(rows).float()
+
+
+def forcing_fields(action: Tensor, basis: Tensor) -> Tensor:
+    """action (B, s * A) -> (B, s, *grid): one forcing field sum_i a_i phi_i per sub-step (basis (A, *grid))."""
+    a = action.reshape(action.shape[0], -1, basis.shape[0]).to(basis.dtype)
+    return torch.einsum("bsa,a...->bs...", a, basis)
+
+
 def input_channels(
     frames: Tensor, channel_values: list[Tensor], positional: bool
 ) -> Tensor:
-    """Stack history frames, constant channels and position into one input.
+    """Stack history frames, constant channels, fields and position into one input.
 
-    frames: (B, k, C, *grid); channel_values: tensors (B, n_i), each value a constant channel.
-    Returns (B, k * C + sum n_i + (2 * ndim if positional), *grid).
+    frames: (B, k, C, *grid); channel_values: tensors (B, n_i), each value a constant channel, or fields
+    (B, n_i, *grid) taken as they are. Returns (B, k * C + sum n_i + (2 * ndim if positional), *grid).
     """
     b, k, c, *grid = frames.shape
     parts = [frames.reshape(b, k * c, *grid)]
-    parts += [constant_channels(v, grid) for v in channel_values if v.shape[1] > 0]
+    parts += [constant_channels(v, grid) if v.ndim == 2 else v for v in channel_values if v.shape[1] > 0]
     if positional:
         parts.append(periodic_positions(grid, frames).expand(b, -1, *grid))
     return torch.cat(parts, dim=1)

@@ -26,6 +26,8 @@ class DataSpec:
     n_params: int = 0  # P per-trajectory parameters (e.g. viscosity; those of `[data] params`), normalised
     n_action: int = 0  # per-step action values (flattened), 0 if none: s * A with `[data] time_stride` s
     #                    and A per saved frame (a step's s per-frame actions, concatenated)
+    forcing: str = ""  # the data's `forcing` attribute (JSON, sciwm.forcing) when its actions are amplitudes of
+    #                    modal forcing fields: grid models then take the fields as input; "" for plain values
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "grid", tuple(int(n) for n in self.grid))

@@ -92,9 +92,10 @@ class FNOSurrogate(Surrogate):
 
     def __init__(self, cfg: ModelConfig, spec: DataSpec) -> None:
         super().__init__(cfg, spec)
+        self.work_grid = tuple(min(cfg.resolution, n) for n in spec.grid) if cfg.resolution else spec.grid
+        self.take_forcing_fields(self.work_grid)
         n_in = n_input_channels(spec.history, spec.channels, self.n_values(), spec.ndim, cfg.positional)
         n_film = spec.n_params if self.film else 0
-        self.work_grid = tuple(min(cfg.resolution, n) for n in spec.grid) if cfg.resolution else spec.grid
         self.core = FNOCore(n_in, spec.channels, self.work_grid, cfg, n_film=n_film, factorized=self.factorized)
 
     @property
@@ -105,11 +106,11 @@ class FNOSurrogate(Surrogate):
         """history (B, k, C, *grid), params (B, P), action (B, A) -> next frame (B, C, *grid)."""
         self.check_history(history)
         params, action = self.check_conditions(history, params, action)
-        values = [action] if self.film else [params, action]
         grid = history.shape[3:]
         if self.work_grid != self.spec.grid:
             history = resample(history, self.work_grid)
-        y = self.core(input_channels(history, values, self.cfg.positional), params if self.film else None)
+        y = self.core(input_channels(history, self.condition_inputs(params, action), self.cfg.positional),
+                      params if self.film else None)
         return resample(history[:, -1] + y if self.cfg.residual else y, tuple(grid))
 
 

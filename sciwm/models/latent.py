@@ -56,6 +56,7 @@ class LatentFNOSurrogate(Surrogate):
         n_down = d.bit_length() - 1
         self.encoder = Encoder(nd, spec.channels, cfg.width, cz, n_down)
         self.decoder = Decoder(nd, cz, cfg.width, spec.channels, n_down)
+        self.take_forcing_fields(self.latent_grid)
         n_in = n_input_channels(spec.history, cz, self.n_values(), nd, cfg.positional)
         self.predictor = FNOCore(n_in, cz, self.latent_grid, cfg, n_film=spec.n_params if self.film else 0)
 
@@ -85,8 +86,8 @@ class LatentFNOSurrogate(Surrogate):
         if z_hist.ndim != 3 + self.spec.ndim or z_hist.shape[1:3] != (k, cz):
             raise SciwmError(f"latent_fno: z_hist must be (B, k={k}, Cz={cz}, *latent_grid), got {tuple(z_hist.shape)}")
         params, action = self.check_conditions(z_hist, params, action)
-        values = [action] if self.film else [params, action]
-        dz = self.predictor(input_channels(z_hist, values, self.cfg.positional), params if self.film else None)
+        dz = self.predictor(input_channels(z_hist, self.condition_inputs(params, action), self.cfg.positional),
+                            params if self.film else None)
         return z_hist[:, -1] + dz if self.cfg.residual else dz
 
     def forward(self, history: Tensor, params: Tensor | None = None, action: Tensor | None = None) -> Tensor:

@@ -54,6 +54,7 @@ class UNetSurrogate(Surrogate):
         super().__init__(cfg, spec)
         nd, levels = spec.ndim, cfg.layers
         self.check_grid(spec.grid)
+        self.take_forcing_fields(spec.grid)
         ch = [cfg.width * 2 ** min(i, 2) for i in range(levels)]
         n_in = n_input_channels(spec.history, spec.channels, self.n_values(), nd, cfg.positional)
         self.down = nn.ModuleList([ConvBlock(nd, c_in, c) for c_in, c in zip([n_in] + ch[:-1], ch, strict=True)])
@@ -78,7 +79,7 @@ class UNetSurrogate(Surrogate):
         self.check_history(history)
         self.check_grid(tuple(history.shape[3:]))
         params, action = self.check_conditions(history, params, action)
-        h = input_channels(history, [action] if self.film else [params, action], self.cfg.positional)
+        h = input_channels(history, self.condition_inputs(params, action), self.cfg.positional)
         mods = self.film_net(params) if self.film_net is not None else [None] * (2 * self.cfg.layers - 1)
         skips = []
         for i, block in enumerate(self.down):
