@@ -169,6 +169,18 @@ def epoch_batches(s: Session):  # noqa: ANN201 - yields collated WindowBatch
         s.epoch, s.batch_in_epoch = s.epoch + 1, 0
 
 
+def clip_gradients(params: list[torch.nn.Parameter], max_norm: float) -> float:
+    """Scale the gradients to a global L2 norm of at most `max_norm`; return the norm before clipping.
+
+    As `torch.nn.utils.clip_grad_norm_`, but complex gradients (the FNO's spectral weights) are measured
+    through their real view, the same number: on CPU the norm of a complex tensor is ~30x slower than that
+    of its (re, im) pairs, and clipping took ~10 ms of a ~150 ms step of the plain 1D FNO."""
+    grads = [p.grad for p in params if p.grad is not None]
+    total = torch.nn.utils.get_total_norm([torch.view_as_real(g) if g.is_complex() else g for g in grads])
+    torch.nn.utils.clip_grads_with_norm_(params, max_norm, total)
+    return total.item()
+
+
 def train_step(s: Session, batch, objective, lr: float) -> dict:  # noqa: ANN001
     """One optimiser step; returns the row for metrics.csv."""
     tc = s.cfg.train
@@ -179,7 +191,7 @@ def train_step(s: Session, batch, objective, lr: float) -> dict:  # noqa: ANN001
         loss, logs = objective(s.ddp, batch, tc, s.step, s.gen)
     s.opt.zero_grad(set_to_none=True)
     loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(s.ddp.parameters(), tc.grad_clip).item()
+    grad_norm = clip_gradients(list(s.ddp.parameters()), tc.grad_clip)
     if not math.isfinite(loss.item()):
         raise SciwmError(f"training diverged at step {s.step} (loss {loss.item()}); lower train.lr "
                          f"(now {tc.lr:g}) or train.grad_clip (now {tc.grad_clip:g})")

@@ -19,7 +19,7 @@ from sciwm.data.reading import open as open_data
 from sciwm.errors import SciwmError
 from sciwm.rollout import rollout_file, rollout_model
 from sciwm.runconfig import RunConfig
-from sciwm.train import learning_rate, train
+from sciwm.train import clip_gradients, learning_rate, train
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +183,23 @@ def test_rollout_file_is_a_trajectory_file_aligned_with_the_truth(data, tmp_path
     np.testing.assert_array_equal(pred["u"][:, 0].values, true["u"][:, 0].values)
     np.testing.assert_allclose(pred["time"].values[:12], true["time"].values, rtol=1e-12)
     np.testing.assert_array_equal(pred["nu"].values, true["nu"].values)
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 1e6])  # clipped, and left alone
+def test_clipping_through_real_views_is_torchs_clipping(max_norm):
+    """The FNO's spectral weights are complex: the norm is taken over their (re, im) pairs, the same
+    number and the same clipped gradients as torch.nn.utils.clip_grad_norm_."""
+    from sciwm.models import DataSpec, ModelConfig, build_model
+
+    spec = DataSpec(channels=1, grid=(64,), history=1)
+    models = [build_model(ModelConfig(name="fno", width=16, modes=8, layers=2), spec) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    x = torch.randn(8, 1, 1, 64, generator=torch.Generator().manual_seed(0))
+    for m in models:
+        (100 * m(x).square().mean()).backward()
+    assert any(p.grad.is_complex() for p in models[0].parameters())
+    expected = torch.nn.utils.clip_grad_norm_(list(models[0].parameters()), max_norm).item()
+    assert clip_gradients(list(models[1].parameters()), max_norm) == pytest.approx(expected, rel=1e-6)
+    assert expected > 1.0
+    for p, q in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        assert torch.allclose(p.grad, q.grad, rtol=1e-6, atol=1e-9)
