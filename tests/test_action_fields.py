@@ -131,3 +131,16 @@ def test_a_run_on_a_forced_file_keeps_the_forcing_through_its_checkpoint(tmp_pat
     fields = run.model.condition_inputs(torch.zeros(2, 0), a)[1]
     assert torch.allclose(fields, forcing_basis(run.spec.forcing, (8,)).T.matmul(a.T).T[:, None], atol=1e-5)
     assert run.model.step_latent(z, None, a).shape == (2, 4, 8)
+
+
+def test_a_2d_latent_model_takes_the_forcing_on_its_latent_grid():
+    """ns2d-forced: 4 wave vectors (x, y) on 64 x 48; latent_fno with d = 4 sees them on 16 x 12."""
+    forcing = _forcing((64, 48), (2 * math.pi, 3.0), [[1, 0], [0, 1], [1, 1], [1, -1]])
+    spec = DataSpec(channels=1, grid=forcing.grid.shape, history=1, n_action=8, forcing=json.dumps(forcing.to_dict()))
+    model = build_model(ModelConfig(name="latent_fno", width=8, modes=4, layers=1, latent_channels=4,
+                                    latent_downsample=4), spec)
+    assert model.forcing_basis.shape == (8, 12, 16)  # (A, ny / 4, nx / 4)
+    assert torch.allclose(model.forcing_basis, forcing.basis[:, ::4, ::4].float(), atol=1e-6)
+    a = torch.rand(2, 8) - 0.5
+    out = model(torch.randn(2, 1, 1, 48, 64), None, a)
+    assert out.shape == (2, 1, 48, 64) and torch.isfinite(out).all()
