@@ -103,7 +103,7 @@ def plain_baseline(data: Path, minutes: float, model_cfg: ModelConfig, batch: in
         loss.backward()
         opt.step()
         steps += 1
-    return model.eval(), mean, std, steps, float(loss)
+    return model.eval(), mean, std, steps, loss.item()
 
 
 def correlation_times(model: torch.nn.Module, normalize, denormalize, test: Path,  # noqa: ANN001
