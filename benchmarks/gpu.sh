@@ -34,6 +34,22 @@ $PY -c "import torch, neuralop; print('torch', torch.__version__, torch.cuda.get
 part "CUDA tests"
 box 120 $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tail -15 | tee "$OUT/tests.txt"
 
+part "issue 7: ns2d-forced world models ($WM_MINUTES min each: latent_fno with forcing fields, jepa), ns2d-reach on the GPU"
+box 60 $PY -m sciwm generate datasets/ns2d-forced.toml --out $W/nsf --samples $SAMPLES --device $DEVICE --batch 320 2>&1 | tail -1
+JEPA="--set model.name=jepa --set model.width=32 --set model.latent_downsample=8 --set model.latent_dim=64 --set model.layers=3 --set model.predictor_hidden=256"
+for wm in nswm nsjepa; do
+  box $(($(mins "$WM_MINUTES") + 40)) $PY -m sciwm train sciwm/configs/wm-ns2d-forced.toml --out $W/$wm \
+      --set data.train=$W/nsf/train.h5 --set data.val=$W/nsf/val.h5 --set train.max_minutes=$WM_MINUTES \
+      --set train.steps=1000000 --set train.val_every=1000000 --device $DEVICE --quiet $([ $wm = nsjepa ] && echo $JEPA) 2>&1 | tail -2
+  tail -1 $W/$wm/metrics.csv
+done
+box 120 $PY -m sciwm plan benchmarks/tasks/ns2d-reach.toml --model $W/nswm --planner zero,cem,cem-solver \
+    --budget 256 --replan-every 2 --device $DEVICE --out $W/plan-ns --quiet 2>&1 | tail -5
+cp $W/plan-ns/plan.md "$OUT/plan-ns.md" 2>/dev/null
+box 60 $PY -m sciwm plan benchmarks/tasks/ns2d-reach.toml --model $W/nsjepa --planner cem \
+    --budget 256 --replan-every 2 --device $DEVICE --out $W/plan-ns-jepa --quiet 2>&1 | tail -2
+cp $W/plan-ns-jepa/plan.md "$OUT/plan-ns-jepa.md" 2>/dev/null
+
 part "ns2d-kolmogorov: generate, default vs plain baseline, $MINUTES min each, then the solver ladder"
 box 60 $PY -m sciwm generate datasets/ns2d-kolmogorov.toml --out $W/ns2d --samples $SAMPLES --device $DEVICE --batch 320 2>&1 | tail -1
 box $(($(mins "$MINUTES") * 2 + 60)) $PY benchmarks/surrogates.py --data $W/ns2d --minutes "$MINUTES" --only accuracy \
@@ -44,18 +60,6 @@ sed -e "s#^data = .*#data = \"$W/ns2d/test.h5\"#" -e "s#^runs = .*#runs = [\"$W/
     -e "s#^threads = .*#threads = $THREADS#" benchmarks/configs/bench-ns2d-kolmogorov.toml > $W/bench-ns2d.toml
 box 90 $PY -m sciwm bench $W/bench-ns2d.toml --out $W/bench-ns2d 2>&1 | tail -3
 cp $W/bench-ns2d/report.md "$OUT/bench-ns2d.md" 2>/dev/null
-
-part "issue 7: ns2d-forced world model ($WM_MINUTES min), then ns2d-reach planned on the GPU"
-box 60 $PY -m sciwm generate datasets/ns2d-forced.toml --out $W/nsf --samples $SAMPLES --device $DEVICE --batch 320 2>&1 | tail -1
-box $(($(mins "$WM_MINUTES") + 40)) $PY -m sciwm train sciwm/configs/wm-ns2d-forced.toml --out $W/nswm \
-    --set data.train=$W/nsf/train.h5 --set data.val=$W/nsf/val.h5 --set train.max_minutes=$WM_MINUTES \
-    --set train.steps=1000000 --set train.val_every=1000000 --device $DEVICE --quiet 2>&1 | tail -2
-tail -1 $W/nswm/metrics.csv
-box 75 $PY -m sciwm plan benchmarks/tasks/ns2d-reach.toml --model $W/nswm --planner zero,cem,grad,cem-solver \
-    --budget 128 --device $DEVICE --out $W/plan-ns --quiet 2>&1 | tail -5
-cp $W/plan-ns/plan.md "$OUT/plan-ns.md" 2>/dev/null
-box 60 $PY -m sciwm plan benchmarks/tasks/ns2d-reach.toml --planner grad-solver \
-    --budget 128 --device $DEVICE --out $W/plan-ns-grad --quiet 2>&1 | tail -2
 
 part "ks1d: generate on the GPU, default vs plain baseline, $MINUTES min each"
 box 60 $PY -m sciwm generate datasets/ks1d.toml --out $W/ks1d --samples $SAMPLES --device $DEVICE --batch 320 2>&1 | tail -1

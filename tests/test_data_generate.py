@@ -286,3 +286,16 @@ def test_batch_and_device_are_checked(tmp_path):
     assert main(["generate", str(path), "--out", str(tmp_path), "--device", "tpu9"]) == 2
     assert main(["generate", str(path), "--out", str(tmp_path), "--batch", "-1"]) == 2
     assert not list(tmp_path.glob("*.h5*"))
+
+
+
+def test_an_interrupted_command_without_resume_does_not_offer_it(monkeypatch, capsys):
+    import sciwm.eval_cli
+
+    def interrupted(args):  # noqa: ANN001
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sciwm.eval_cli, "_eval", interrupted)
+    assert main(["eval", "pred.h5", "truth.h5"]) == 130
+    err = capsys.readouterr().err
+    assert "sciwm eval: interrupted" in err and "--resume" not in err
