@@ -135,7 +135,8 @@ def start_session(cfg: RunConfig, out: Path, resume: bool, device: str) -> Sessi
     val = Windows(dc.val, history=dc.history, future=1, stats=windows.stats, params=windows.params,
                   time_stride=dc.time_stride) if dc.val else None
     spec = DataSpec(channels=len(windows.fields), grid=tuple(windows.grid), history=cfg.data.history,
-                    n_params=len(windows.params), n_action=windows.action_size, forcing=windows.forcing)
+                    n_params=len(windows.params), n_action=windows.action_size,
+                    forcing=windows.forcing if state is None else state["data_spec"].get("forcing", ""))
     torch.manual_seed(tc.seed)
     model = build_model(cfg.model, spec).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
@@ -176,8 +177,13 @@ def clip_gradients(params: list[torch.nn.Parameter], max_norm: float) -> float:
     through their real view, the same number: on CPU the norm of a complex tensor is ~30x slower than that
     of its (re, im) pairs, and clipping took ~10 ms of a ~150 ms step of the plain 1D FNO."""
     grads = [p.grad for p in params if p.grad is not None]
-    total = torch.nn.utils.get_total_norm([torch.view_as_real(g) if g.is_complex() else g for g in grads])
-    torch.nn.utils.clip_grads_with_norm_(params, max_norm, total)
+    if not grads:
+        return 0.0
+    norms = [torch.linalg.vector_norm(torch.view_as_real(g) if g.is_complex() else g) for g in grads]
+    total = torch.linalg.vector_norm(torch.stack(norms))
+    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)  # as torch: no clipping below max_norm
+    for g in grads:
+        g.mul_(scale)
     return total.item()
 
 

@@ -49,7 +49,7 @@ def test_each_sub_step_of_a_strided_model_gets_its_own_forcing_field():
     model = build_model(ModelConfig(name="fno", width=8, modes=8, layers=1), spec)
     a = torch.randn(3, 8)
     params, action = model.check_conditions(torch.zeros(3, 1, 1, 32), None, a)
-    _, fields = model.condition_inputs(params, action)
+    _, fields = model.condition_inputs(params, action, (32,))
     assert fields.shape == (3, 2, 32)
     for j in range(2):
         assert torch.allclose(fields[:, j], forcing(a[:, 4 * j : 4 * j + 4])[:, 0].float(), atol=1e-6)
@@ -128,9 +128,22 @@ def test_a_run_on_a_forced_file_keeps_the_forcing_through_its_checkpoint(tmp_pat
     assert "forcing_basis" not in torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["model"]
     z = torch.randn(2, 1, 4, 8)
     a = torch.randn(2, 4)
-    fields = run.model.condition_inputs(torch.zeros(2, 0), a)[1]
-    assert torch.allclose(fields, forcing_basis(run.spec.forcing, (8,)).T.matmul(a.T).T[:, None], atol=1e-5)
+    fields = run.model.condition_inputs(torch.zeros(2, 0), a, (8,))[1]
+    truth = Card.from_text(CARD).modal_forcing()(a)[:, :, ::4].float()  # the card's forcing, every 4th point
+    assert torch.allclose(fields, truth, atol=1e-5)
     assert run.model.step_latent(z, None, a).shape == (2, 4, 8)
+
+
+def test_a_forced_fno_runs_on_another_grid_with_the_forcing_resampled():
+    """An FNO (no `resolution`) runs at any grid: the forcing fields follow the input's grid."""
+    forcing = _forcing((32,), (2 * math.pi,), [1, 2])
+    spec = DataSpec(channels=1, grid=(32,), history=1, n_action=4, forcing=json.dumps(forcing.to_dict()))
+    model = build_model(ModelConfig(name="fno", width=8, modes=8, layers=1), spec)
+    a = torch.rand(3, 4) - 0.5
+    fine = _forcing((64,), (2 * math.pi,), [1, 2])
+    fields = model.condition_inputs(torch.zeros(3, 0), a, (64,))[1]
+    assert torch.allclose(fields[:, 0], fine(a)[:, 0].float(), atol=1e-6)
+    assert model(torch.randn(3, 1, 1, 64), None, a).shape == (3, 1, 64)
 
 
 def test_a_2d_latent_model_takes_the_forcing_on_its_latent_grid():
@@ -144,3 +157,26 @@ def test_a_2d_latent_model_takes_the_forcing_on_its_latent_grid():
     a = torch.rand(2, 8) - 0.5
     out = model(torch.randn(2, 1, 1, 48, 64), None, a)
     assert out.shape == (2, 1, 48, 64) and torch.isfinite(out).all()
+
+
+def test_resuming_a_run_made_before_forcing_fields_keeps_its_constant_channels(tmp_path, monkeypatch):
+    """A checkpoint without `forcing` in its spec (runs made before actions became fields) resumes as it
+    was trained: constant action channels, not the fields the file would now give."""
+    import sciwm.data.windows as windows
+
+    generate(Card.from_text(CARD), tmp_path / "data", progress=False)
+    raw = {"data": {"train": str(tmp_path / "data" / "train.h5")},
+           "model": {"name": "fno", "width": 8, "modes": 4, "layers": 1},
+           "train": {"steps": 2, "batch_size": 4, "warmup": 1, "log_every": 1}}
+    read_meta = windows.Windows._read_meta
+
+    def without_forcing(self, *args, **kwargs):  # noqa: ANN001, ANN202
+        read_meta(self, *args, **kwargs)
+        self.forcing = ""
+
+    monkeypatch.setattr(windows.Windows, "_read_meta", without_forcing)
+    train(RunConfig.from_dict(raw), tmp_path / "run", progress=False)
+    monkeypatch.undo()
+    train(RunConfig.from_dict(raw), tmp_path / "run", resume=True, progress=False)  # loads the state dict
+    run = load_run(tmp_path / "run")
+    assert run.spec.forcing == "" and run.model.forcing_basis is None and run.model.n_values() == 4

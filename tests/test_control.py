@@ -31,6 +31,7 @@ from sciwm.control.system import relative_distance
 from sciwm.data.card import Card
 from sciwm.data.stats import FieldStats
 from sciwm.errors import SciwmError
+from sciwm.forcing import ModalForcing
 from sciwm.models import DataSpec, ModelConfig, build_model
 from sciwm.pdes.etdrk import ETDRK4
 from sciwm.pdes.solver import Solver
@@ -413,3 +414,18 @@ def test_a_field_model_plans_in_field_space_and_reaches_an_exact_goal(system, ta
     assert float(relative_distance(reached[None], goal[None])) < 5e-3
     assert torch.allclose(world.costs(ctx, a[None], 1), relative_distance(reached[None], goal[None]).float(),
                           atol=1e-6)
+
+
+def test_a_forcing_field_model_plans_and_a_model_of_other_modes_is_refused(system, task):
+    n = system.grid.shape[0]
+    forced = DataSpec(channels=1, grid=(n,), history=1, n_action=system.action_size,
+                      forcing=json.dumps(system.forcing.to_dict()))
+    model = build_model(ModelConfig(name="fno", width=8, modes=4, layers=1), forced)
+    world = LatentWorld(_loaded(model, forced), system)
+    a = CEM(population=8).plan(world, task.start, task.goal, horizon=3, budget=16)
+    assert a.shape == (3, system.action_size) and torch.isfinite(a).all()
+    other = ModalForcing(system.forcing.grid, [1, 3])  # same number of actions, other modes
+    spec = DataSpec(channels=1, grid=(n,), history=1, n_action=system.action_size,
+                    forcing=json.dumps(other.to_dict()))
+    with pytest.raises(SciwmError, match=r"forcing modes \[\(1,\), \(3,\)\], the task forces modes \[\(1,\), \(2,\)\]"):
+        LatentWorld(_loaded(build_model(ModelConfig(name="fno", width=8, modes=4, layers=1), spec), spec), system)

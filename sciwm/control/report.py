@@ -39,7 +39,7 @@ def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model
         raise SciwmError("latent planners (" + ", ".join(n for n, _, w in parsed if w != "solver") +
                          ") need --model RUN (a trained world model: latent_fno, jepa, fno, tfno or unet)")
     if "multiscale" in wheres and coarse_model is None:
-        raise SciwmError("multiscale planners need --coarse-model RUN (a latent run trained with "
+        raise SciwmError("multiscale planners need --coarse-model RUN (a world model trained with "
                          "[data] time_stride = s > 1) as well as --model RUN (stride 1)")
     cases = spec.tasks(device)
     worlds = _worlds(cases[0].system, wheres, model, coarse_model, device)

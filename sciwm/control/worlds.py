@@ -24,6 +24,7 @@ physical field `(N, C, *grid)` it predicts after the actions (a latent world dec
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -130,6 +131,11 @@ class LatentWorld:
             raise SciwmError(f"model takes {spec.n_action} action values{per}, the task has {system.action_size} "
                              f"per frame{f' (x {s} = {s * system.action_size})' if s > 1 else ''}; "
                              "train it on the task's forced dataset")
+        if spec.forcing:
+            trained = [tuple(m) for m in json.loads(spec.forcing)["modes"]]
+            if trained != list(system.forcing.modes):
+                raise SciwmError(f"model was trained on forcing modes {trained}, the task forces modes "
+                                 f"{list(system.forcing.modes)}; train it on the task's forced dataset")
         missing = [p for p in self.run.param_names if p not in system.params]
         if missing:
             raise SciwmError(f"model needs parameters {missing}, which the task's system does not fix")

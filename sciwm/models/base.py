@@ -47,11 +47,15 @@ class Surrogate(nn.Module):
         n_action = self.spec.n_action if self.forcing_basis is None else self.spec.n_action // len(self.forcing_basis)
         return n_action + (0 if self.film else self.spec.n_params)
 
-    def condition_inputs(self, params: Tensor, action: Tensor) -> list[Tensor]:
-        """What `input_channels` stacks after the frames: params (B, P) unless FiLM, and actions (B, A) or
-        their forcing fields (B, s, *grid)."""
+    def condition_inputs(self, params: Tensor, action: Tensor, grid: tuple[int, ...]) -> list[Tensor]:
+        """What `input_channels` stacks after the frames on `grid`: params (B, P) unless FiLM, and actions
+        (B, A) or their forcing fields (B, s, *grid) (the basis is resampled where the network runs on
+        another grid than the one it was built for)."""
         if self.forcing_basis is not None and action.shape[1]:
-            action = forcing_fields(action, self.forcing_basis)
+            basis = self.forcing_basis
+            if tuple(basis.shape[1:]) != tuple(grid):
+                basis = forcing_basis(self.spec.forcing, grid).to(basis.device)
+            action = forcing_fields(action, basis)
         return [action] if self.film else [params, action]
 
     def check_history(self, history: Tensor) -> None:

@@ -1,7 +1,7 @@
-"""How parameters, actions and position enter a model: as constant input channels, or by FiLM.
+"""How parameters, actions and position enter a model: as input channels, or by FiLM.
 
 - channels: each per-trajectory parameter and each action value becomes one constant channel
-  `(B, 1, *grid)`, stacked after the `k * C` history channels.
+  `(B, 1, *grid)`, stacked after the `k * C` history channels (actions of forced data: fields, below).
 - film: a small MLP maps params `(B, P)` to a per-channel scale and shift for each hidden layer,
   `h <- h * (1 + scale) + shift`; its last layer starts at zero, so FiLM starts as the identity.
 - actions of a forced dataset (its file describes the modal forcing, `DataSpec.forcing`): grid models
@@ -80,7 +80,7 @@ def input_channels(
 
 
 def n_input_channels(k: int, c: int, n_values: int, ndim: int, positional: bool) -> int:
-    """Channel count of `input_channels` for k frames of C fields and n_values constant channels."""
+    """Channel count of `input_channels` for k frames of C fields and n_values condition channels."""
     return k * c + n_values + (2 * ndim if positional else 0)
 
 

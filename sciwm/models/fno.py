@@ -1,7 +1,8 @@
 """Field-space Fourier neural operators (`fno`, `tfno`) built on `neuralop.models.FNO` / `TFNO`.
 
-Input: the k history frames flattened into k*C channels, then actions (and params, with
-conditioning="channels") as constant channels, then optional periodic position channels.
+Input: the k history frames flattened into k*C channels, then params (with conditioning="channels") as
+constant channels, then actions (their forcing fields where the data describes its forcing, else constant
+channels; `sciwm.models.conditioning`), then optional periodic position channels.
 neuralop's own positional embedding (a linear ramp on [0, 1], not periodic) is always off.
 `modes` counts wavenumbers |k| < modes per dim (the original FNO convention); neuralop counts
 modes of both signs, so it receives n_modes = 2 * modes - 1 per dim, with modes clipped to n // 2.
@@ -109,7 +110,8 @@ class FNOSurrogate(Surrogate):
         grid = history.shape[3:]
         if self.work_grid != self.spec.grid:
             history = resample(history, self.work_grid)
-        y = self.core(input_channels(history, self.condition_inputs(params, action), self.cfg.positional),
+        values = self.condition_inputs(params, action, tuple(history.shape[3:]))
+        y = self.core(input_channels(history, values, self.cfg.positional),
                       params if self.film else None)
         return resample(history[:, -1] + y if self.cfg.residual else y, tuple(grid))
 

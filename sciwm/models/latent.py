@@ -86,8 +86,8 @@ class LatentFNOSurrogate(Surrogate):
         if z_hist.ndim != 3 + self.spec.ndim or z_hist.shape[1:3] != (k, cz):
             raise SciwmError(f"latent_fno: z_hist must be (B, k={k}, Cz={cz}, *latent_grid), got {tuple(z_hist.shape)}")
         params, action = self.check_conditions(z_hist, params, action)
-        dz = self.predictor(input_channels(z_hist, self.condition_inputs(params, action), self.cfg.positional),
-                            params if self.film else None)
+        values = self.condition_inputs(params, action, tuple(z_hist.shape[3:]))
+        dz = self.predictor(input_channels(z_hist, values, self.cfg.positional), params if self.film else None)
         return z_hist[:, -1] + dz if self.cfg.residual else dz
 
     def forward(self, history: Tensor, params: Tensor | None = None, action: Tensor | None = None) -> Tensor:

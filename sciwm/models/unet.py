@@ -79,7 +79,8 @@ class UNetSurrogate(Surrogate):
         self.check_history(history)
         self.check_grid(tuple(history.shape[3:]))
         params, action = self.check_conditions(history, params, action)
-        h = input_channels(history, self.condition_inputs(params, action), self.cfg.positional)
+        h = input_channels(history, self.condition_inputs(params, action, tuple(history.shape[3:])),
+                           self.cfg.positional)
         mods = self.film_net(params) if self.film_net is not None else [None] * (2 * self.cfg.layers - 1)
         skips = []
         for i, block in enumerate(self.down):
