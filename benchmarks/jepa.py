@@ -48,7 +48,7 @@ import sciwm.data
 from sciwm.checkpoint import load_run
 from sciwm.data.reading import param_names
 from sciwm.data.windows import step_actions
-from sciwm.metrics import correlation, correlation_time
+from sciwm.metrics import correlation, correlation_time, nrmse
 from sciwm.probe import format_table, probe, read_trajectories
 from sciwm.rollout import rollout_file
 from sciwm.runconfig import RunConfig
@@ -77,8 +77,9 @@ def config(name: str, data: Path, minutes: float, path: Path) -> RunConfig:
     return RunConfig.from_dict(raw)
 
 
-def correlation_times(run: Path, test: Path, out: Path) -> np.ndarray:
-    """Roll every trajectory of `test` out over its whole length; correlation time per trajectory."""
+def correlation_times(run: Path, test: Path, out: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Roll every trajectory of `test` out over its whole length; correlation time per trajectory, and
+    nRMSE at the last step (correlation saturates at the horizon where every model stays correlated)."""
     loaded = load_run(run)
     k, ts = loaded.spec.history, loaded.time_stride
     true = sciwm.data.open(test)
@@ -91,7 +92,8 @@ def correlation_times(run: Path, test: Path, out: Path) -> np.ndarray:
     corr = correlation(torch.nan_to_num(p), t).mean(-1)  # (B, steps): mean over fields
     dt = float(np.asarray(pred.attrs["dt_save"]).reshape(-1)[0])  # model step: dt_save * time_stride
     ct, _ = correlation_time(torch.cat([torch.ones(len(corr), 1, dtype=corr.dtype), corr], 1), dt, 0.8)
-    return ct.numpy()
+    err = nrmse(torch.nan_to_num(p[:, -1:], nan=1e6), t[:, -1:]).mean(-1)[:, 0]  # (B,): mean over fields
+    return ct.numpy(), err.numpy()
 
 
 def step_costs(runs: dict[str, Path], batch: int = 32, repeats: int = 7) -> dict[str, float]:
@@ -180,11 +182,12 @@ def main() -> None:
             with open(run / "metrics.csv") as f:
                 last = list(csv.DictReader(f))[-1]
         t = time.perf_counter()
-        ct = correlation_times(run, args.data / "test.h5", run / "test-rollout.h5")
+        ct, err = correlation_times(run, args.data / "test.h5", run / "test-rollout.h5")
         loaded = load_run(run)
         rows[name] = {"steps": loaded.step, "minutes": float(last["time_s"]) / 60,
                       "params": sum(p.numel() for p in loaded.model.parameters()),
                       "corr": (np.median(ct), np.percentile(ct, 25), np.percentile(ct, 75)),
+                      "nrmse_end": float(np.median(err)),
                       "rollout_s": time.perf_counter() - t}
         if name != "fno":
             result = probe(run, args.data / "test.h5", fit=args.data / "train.h5", every=every)
@@ -197,15 +200,16 @@ def main() -> None:
     ptargets = [t for p in params for t in (p, f"{p} (trajectory)")] or ["parameter"]
     horizon = float(np.asarray(test.attrs["dt_save"]).reshape(-1)[0]) * (frames - 1)
     print(f"| model | params | steps in budget | median corr. time > 0.8, horizon {horizon:g} (IQR) | "
+          f"median nRMSE at t = {horizon:g} | "
           + "".join(f"probe R² {t} (random) | " for t in ptargets)
           + "probe R² energy (random) | probe R² k_dom (random) | ms / predicted step (batch 32) | fno step / this |"
           " surprise: glitch onsets found, false-alarm rate |")
-    print("|---" * (9 + len(ptargets)) + "|")
+    print("|---" * (10 + len(ptargets)) + "|")
     for name, r in rows.items():
         p = r.get("probe")
         sur = "—" if "surprise" not in r else "{1}/{2}, {3:.2%}".format(*r["surprise"])
         print(f"| {name} | {r['params']:,} | {r['steps']:,} ({r['minutes']:.1f} min) | {r['corr'][0]:.2f} "
-              f"({r['corr'][1]:.2f}–{r['corr'][2]:.2f}) | "
+              f"({r['corr'][1]:.2f}–{r['corr'][2]:.2f}) | {r['nrmse_end']:.3g} | "
               + "".join(f"{probe_cell(p, t)} | " for t in ptargets)
               + f"{probe_cell(p, 'energy')} | {probe_cell(p, 'k_dom')} | "
               f"{costs[name] * 1e3:.3f} | {costs['fno'] / costs[name]:.0f}x | {sur} |")
