@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from tiny import FORCED_BURGERS as CARD
 
 from sciwm.checkpoint import load_run
 from sciwm.data.card import Card
@@ -91,28 +92,6 @@ def test_a_translation_equivariant_fno_learns_a_forced_step_only_from_forcing_fi
     assert constants > 0.5  # no better than predicting no forcing at all, at best
 
 
-CARD = """
-name = "tiny-forced"
-pde = "burgers"
-[domain]
-length = 6.283185307179586
-n = 32
-[params]
-nu = 0.05
-[ic]
-kind = "fourier"
-modes = 3
-[time]
-dt = 0.05
-save_every = 0.5
-frames = 5
-[forcing]
-modes = [1, 2]
-scale = 1.0
-[splits]
-train = 4
-seed = 3
-"""
 
 
 def test_a_run_on_a_forced_file_keeps_the_forcing_through_its_checkpoint(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import FORCED_BURGERS as CARD
 
 from sciwm.checkpoint import LoadedRun
 from sciwm.control import (
@@ -37,29 +38,6 @@ from sciwm.pdes.etdrk import ETDRK4
 from sciwm.pdes.solver import Solver
 from sciwm.plan_cli import add_plan_parser
 from sciwm.runconfig import DataConfig, RunConfig, TrainConfig
-
-CARD = """
-name = "tiny-burgers-forced"
-pde = "burgers"
-[domain]
-length = 6.283185307179586
-n = 32
-[params]
-nu = 0.05
-[ic]
-kind = "fourier"
-modes = 3
-[time]
-dt = 0.05
-save_every = 0.5
-frames = 5
-[forcing]
-modes = [1, 2]
-scale = 1.0
-[splits]
-train = 4
-seed = 3
-"""
 
 SUITE = """
 name = "tiny-reach"

@@ -1,4 +1,4 @@
-"""A tiny Burgers dataset (32 points, 12 frames, viscosity drawn per trajectory) for tests that need
+"""A tiny Burgers dataset (32 points, 12 frames, viscosity drawn per trajectory), and a tiny forced card, for tests that need
 real trajectory files and trained runs in seconds."""
 
 from __future__ import annotations
@@ -7,6 +7,30 @@ from pathlib import Path
 
 from sciwm.data.card import Card
 from sciwm.data.generate import generate
+
+# A forced Burgers card (actions on modes 1 and 2 every frame), small enough to generate in a second.
+FORCED_BURGERS = """
+name = "tiny-burgers-forced"
+pde = "burgers"
+[domain]
+length = 6.283185307179586
+n = 32
+[params]
+nu = 0.05
+[ic]
+kind = "fourier"
+modes = 3
+[time]
+dt = 0.05
+save_every = 0.5
+frames = 5
+[forcing]
+modes = [1, 2]
+scale = 1.0
+[splits]
+train = 4
+seed = 3
+"""
 
 BURGERS = """
 name = "tiny-burgers"
