@@ -1,5 +1,5 @@
-"""A tiny Burgers dataset (32 points, 12 frames, viscosity drawn per trajectory), and a tiny forced card, for tests that need
-real trajectory files and trained runs in seconds."""
+"""A tiny Burgers dataset (32 points, 12 frames, viscosity drawn per trajectory) and a tiny forced Burgers
+card, for tests that need real trajectory files and trained runs in seconds."""
 
 from __future__ import annotations
 
