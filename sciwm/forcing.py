@@ -34,6 +34,19 @@ BASIS = (
 ACTION_KINDS = ("uniform", "ar1")
 
 
+def modal_basis(modes: Sequence[tuple[int, ...]], n: tuple[int, ...]) -> torch.Tensor:
+    """The basis `(2M, *shape)` float64 of wave vectors `modes` (physical order, `(m_x[, m_y])`) on a periodic
+    grid of `n` points per dim (physical order; `shape` is the tensor order, `(n_y, n_x)` in 2D):
+    `phi_{2i} = cos(k_i · x)`, `phi_{2i+1} = sin(k_i · x)`, whatever the domain lengths."""
+    # k·x_j = 2π sum_d m_d j_d / n_d, reduced in integers first: exact periodicity, rounding ~1e-16
+    idx = [torch.arange(k) for k in n]
+    j = idx if len(n) == 1 else list(reversed(torch.meshgrid(idx[1], idx[0], indexing="ij")))  # (y, x)
+    period = math.prod(n)
+    turns = [sum(mi * (period // k) * ji for mi, k, ji in zip(m, n, j, strict=True)) % period for m in modes]
+    phase = 2 * math.pi * torch.stack(turns).to(torch.float64) / period  # (M, *shape)
+    return torch.stack([torch.cos(phase), torch.sin(phase)], 1).reshape(-1, *reversed(n))
+
+
 class ModalForcing:
     """Maps actions `a: (B, 2M)` to forcing fields `(B, 1, *grid.shape)` on the modes `modes`.
 
@@ -44,14 +57,7 @@ class ModalForcing:
     def __init__(self, grid: Grid, modes: Sequence[int | Sequence[int]]) -> None:
         self.grid = grid
         self.modes = _check_modes(grid, modes)
-        # k·x_j = 2π sum_d m_d j_d / n_d, reduced in integers first: exact periodicity, rounding ~1e-16
-        idx = [torch.arange(n) for n in grid.n]
-        j = idx if grid.ndim == 1 else list(reversed(torch.meshgrid(idx[1], idx[0], indexing="ij")))  # (y, x)
-        period = math.prod(grid.n)
-        turns = [sum(mi * (period // n) * ji for mi, n, ji in zip(m, grid.n, j, strict=True)) % period
-                 for m in self.modes]
-        phase = 2 * math.pi * torch.stack(turns).to(torch.float64) / period  # (M, *grid.shape)
-        self.basis = torch.stack([torch.cos(phase), torch.sin(phase)], 1).reshape(-1, *grid.shape)
+        self.basis = modal_basis(self.modes, grid.n)
 
     @property
     def size(self) -> int:

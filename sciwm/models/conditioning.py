@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from sciwm.errors import SciwmError
+from sciwm.forcing import modal_basis
 
 
 def periodic_positions(grid: Sequence[int], like: Tensor) -> Tensor:
@@ -40,21 +41,16 @@ def constant_channels(values: Tensor, grid: Sequence[int]) -> Tensor:
 
 def forcing_basis(forcing: str, grid: Sequence[int]) -> Tensor:
     """The modal forcing basis of a file's `forcing` attribute, sampled on a periodic grid of tensor shape
-    `grid` (any resolution): (A, *grid) float32 with phi_{2i} = cos(k_i . x), phi_{2i+1} = sin(k_i . x),
-    the definition of `sciwm.forcing.ModalForcing` (k_i . x = 2 pi sum_d m_d j_d / n_d on grid index j)."""
+    `grid` (any resolution that resolves the modes): (A, *grid) float32, `sciwm.forcing.modal_basis`."""
     try:
-        modes = json.loads(forcing)["modes"]
+        modes = [tuple(m) if isinstance(m, list) else (m,) for m in json.loads(forcing)["modes"]]
     except (ValueError, KeyError, TypeError):
         raise SciwmError(f"forcing: the data's forcing description lacks its modes: {forcing[:80]!r}") from None
-    frac = torch.meshgrid(*[torch.arange(n, dtype=torch.float64) / n for n in grid], indexing="ij")[::-1]  # (x, y)
-    rows = []
+    n = tuple(reversed(grid))  # physical order (x, y), as the modes
     for m in modes:
-        m = [m] if isinstance(m, int) else m
-        if len(m) != len(grid) or any(2 * abs(mi) >= n for mi, n in zip(m, reversed(grid), strict=True)):
-            raise SciwmError(f"forcing mode {m} is not resolved on a grid of {tuple(grid)} points")
-        phase = 2 * math.pi * sum(mi * f for mi, f in zip(m, frac, strict=True))
-        rows += [torch.cos(phase), torch.sin(phase)]
-    return torch.stack(rows).float()
+        if len(m) != len(n) or any(2 * abs(mi) >= k for mi, k in zip(m, n, strict=True)):
+            raise SciwmError(f"forcing mode {list(m)} is not resolved on a grid of {tuple(grid)} points")
+    return modal_basis(modes, n).float()
 
 
 def forcing_fields(action: Tensor, basis: Tensor) -> Tensor:
