@@ -129,3 +129,18 @@ def test_shipped_card_parses_and_two_short_trajectories_stay_finite(path):
     for key in card.sampled_params:
         r = card.params[key]
         assert ((r.min <= out[key]) & (out[key] <= r.max)).all()
+
+
+def test_stirred_burgers_is_steady_and_shows_its_viscosity_in_every_frame():
+    """burgers1d-forced-nu: after the decay of the initial condition the stirring holds the energy steady,
+    and each late frame shows nu at the dissipation scale: the log power of modes 16..32 falls with nu
+    (Pearson correlation with log nu over 16 trajectories, every frame of the second half)."""
+    card = Card.load(Path(__file__).parents[1] / "datasets" / "burgers1d-forced-nu.toml")
+    out = solve_batch(card, "train", range(16))
+    u, log_nu = out["u"], np.log(out["nu"])
+    energy = (u**2).mean(-1).mean(0)  # (T,)
+    assert energy[:5].mean() > 2 * energy[50:].mean()  # the initial condition decays ...
+    assert abs(energy[50:75].mean() / energy[75:].mean() - 1) < 0.25  # ... to a steady stirred state
+    high = np.log((np.abs(np.fft.rfft(u, axis=-1))[..., 16:33] ** 2).sum(-1))  # (S, T)
+    corr = np.array([np.corrcoef(high[:, t], log_nu)[0, 1] for t in range(50, u.shape[1])])
+    assert corr.max() < -0.7 and np.median(corr) < -0.85
