@@ -112,6 +112,31 @@ def test_a_frame_is_one_vector_and_rollouts_give_fields():
     assert out.frames.shape == (6, 5, 1, 32) and torch.isfinite(out.frames).all()
 
 
+def test_resolution_encodes_the_large_scales_and_decodes_band_limited_fields():
+    """resolution = r: the encoder sees wavenumbers |k| < r/2 only (adding higher modes to a field leaves
+    its embedding unchanged, a low mode changes it), and decoded frames come back on the data grid with
+    nothing at |k| >= r/2."""
+    spec = DataSpec(channels=1, grid=(16, 32), history=1)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name="jepa", width=8, latent_downsample=2, latent_dim=16, layers=2,
+                                    predictor_hidden=32, resolution=8), spec).eval()
+    u = torch.randn(3, 1, 16, 32)
+    y, x = torch.meshgrid(torch.arange(16) / 16, torch.arange(32) / 32, indexing="ij")
+    high = torch.cos(2 * torch.pi * (5 * x + 4 * y)) + torch.sin(2 * torch.pi * 7 * x)  # |k_x| or |k_y| >= 4
+    low = torch.cos(2 * torch.pi * (x + 2 * y))
+    with torch.no_grad():
+        z = model.encode(u)
+        assert torch.allclose(model.encode(u + high), z, atol=1e-5)
+        assert (model.encode(u + low) - z).norm() > 1e-2 * z.norm()
+        frame = model.decode(z)
+    assert frame.shape == (3, 1, 16, 32)
+    spectrum = torch.fft.fftshift(torch.fft.fft2(frame[:, 0]).abs(), dim=-2)  # ky from -8 .. 7
+    ky, kx = torch.meshgrid(torch.arange(-8, 8), torch.arange(32), indexing="ij")
+    kx = torch.minimum(kx, 32 - kx)
+    outside = (ky.abs() >= 4) | (kx >= 4)
+    assert spectrum[:, outside].max() < 1e-4 * spectrum.max()
+
+
 def test_decoder_never_shapes_the_encoder_or_predictor():
     """Perturbing the decoder changes its losses but not one bit of the encoder's or predictor's gradient."""
     model, spec = tiny_model()

@@ -58,7 +58,7 @@ class ModelConfig:
     conditioning: str = "channels"  # params as extra input channels | "film": per-layer scale/shift
     latent_channels: int = 16  # latent models: channels of the latent grid
     latent_downsample: int = 4  # latent models: spatial compression factor per dim (a power of 2)
-    resolution: int = 0  # fno/tfno: grid points per dim the network works on (0: the data's); see fno.py
+    resolution: int = 0  # fno/tfno/jepa: grid points per dim the network works on (0: the data's); fno.py, jepa.py
     positional: bool = False  # append periodic sin/cos(2 pi x / L) channels; off = translation-equivariant
     rank: float = 0.1  # tfno: Tucker rank as a fraction of the dense spectral weights
     latent_dim: int = 64  # jepa: D, size of the embedding vector of one frame

@@ -6,6 +6,9 @@ step_latent: (B, k, D) history (+ actions, params or FiLM) -> next z (B, D): a r
 hidden layers of `predictor_hidden` units, z_next = z_last + mlp(...).
 decode: z (B, D) -> frame (B, C, *grid): linear to the coarse grid (grid / d), then latent_fno's decoder.
 forward = decode(step_latent(encode each history frame)), the Surrogate interface, so rollouts give fields.
+`resolution = r` (0: off) runs encoder and decoder on an r-point grid per dim, as for `fno`: frames are
+spectrally truncated to |k| < r/2 before encoding and decoded frames interpolated back exactly, so the
+latent sees the large scales only and a step costs ~(r/n)^ndim as much (ns2d at r = 16: 16x less).
 
 The encoder and predictor are trained in latent space only (sciwm.objectives.jepa_loss); the decoder is
 trained on detached latents, so it reads the representation but never shapes it. Against collapse:
@@ -27,6 +30,7 @@ from sciwm.models.base import Surrogate
 from sciwm.models.conditioning import FiLM, modulate
 from sciwm.models.config import DataSpec, ModelConfig
 from sciwm.models.latent import Decoder, Encoder
+from sciwm.pdes.grid import resample
 
 POOL = 8  # the encoder pools its coarse grid to at most this many cells per dim before the linear layer
 
@@ -89,9 +93,10 @@ class JEPASurrogate(Surrogate):
     def __init__(self, cfg: ModelConfig, spec: DataSpec) -> None:
         super().__init__(cfg, spec)
         d = cfg.latent_downsample
-        if any(n % d for n in spec.grid):
-            raise SciwmError(f"jepa: grid {spec.grid} must divide by model.latent_downsample = {d}")
-        coarse = tuple(n // d for n in spec.grid)
+        self.work_grid = tuple(min(cfg.resolution, n) for n in spec.grid) if cfg.resolution else spec.grid
+        if any(n % d for n in self.work_grid):
+            raise SciwmError(f"jepa: grid {self.work_grid} must divide by model.latent_downsample = {d}")
+        coarse = tuple(n // d for n in self.work_grid)
         n_down = d.bit_length() - 1
         self.encoder = VectorEncoder(spec, cfg.width, cfg.latent_dim, n_down, coarse)
         self.decoder = VectorDecoder(spec, cfg.width, cfg.latent_dim, n_down, coarse)
@@ -109,14 +114,14 @@ class JEPASurrogate(Surrogate):
 
     def encode(self, frames: Tensor) -> Tensor:
         """frames (B, C, *grid) -> z (B, D)."""
-        return self.encoder(frames)
+        return self.encoder(resample(frames, self.work_grid))
 
     @torch.no_grad()
     def encode_target(self, frames: Tensor) -> Tensor:
         """frames (B, C, *grid) -> target embeddings (B, D), without gradient: the EMA encoder's
         (target = "ema"), else the online encoder's."""
         encoder = self.encoder if self.target_encoder is None else self.target_encoder
-        return encoder(frames)
+        return encoder(resample(frames, self.work_grid))
 
     @torch.no_grad()
     def update_target(self) -> None:
@@ -129,7 +134,7 @@ class JEPASurrogate(Surrogate):
 
     def decode(self, z: Tensor) -> Tensor:
         """z (B, D) -> frames (B, C, *grid)."""
-        return self.decoder(z)
+        return resample(self.decoder(z), self.spec.grid)
 
     def step_latent(self, z_hist: Tensor, params: Tensor | None = None, action: Tensor | None = None) -> Tensor:
         """z_hist (B, k, D), params (B, P), action (B, A) -> next latent (B, D)."""
