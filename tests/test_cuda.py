@@ -98,11 +98,12 @@ def test_training_on_cuda_learns_and_its_checkpoint_rolls_out_on_cpu_and_cuda(da
     assert rel(gpu, cpu) < 1e-4
 
 
-def test_jepa_trains_on_cuda_without_collapse(data, tmp_path):
+@pytest.mark.parametrize("resolution", [0, 16])  # 16: encoder/decoder on a coarser grid, FFTs under bf16 autocast
+def test_jepa_trains_on_cuda_without_collapse(data, tmp_path, resolution):
     raw = {
         "data": {"train": str(data / "train.h5")},
         "model": {"name": "jepa", "width": 8, "latent_downsample": 4, "latent_dim": 8, "layers": 2,
-                  "predictor_hidden": 32, "sigreg_directions": 32},
+                  "predictor_hidden": 32, "sigreg_directions": 32, "resolution": resolution},
         "train": {"objective": "unrolled", "unroll": 2, "steps": 60, "batch_size": 8, "lr": 1e-3,
                   "warmup": 5, "log_every": 1},
     }

@@ -140,7 +140,7 @@ def test_stirred_burgers_is_steady_and_shows_its_viscosity_in_every_frame():
     u, log_nu = out["u"], np.log(out["nu"])
     energy = (u**2).mean(-1).mean(0)  # (T,)
     assert energy[:5].mean() > 2 * energy[50:].mean()  # the initial condition decays ...
-    assert abs(energy[50:75].mean() / energy[75:].mean() - 1) < 0.25  # ... to a steady stirred state
+    assert abs(energy[50:75].mean() / energy[75:].mean() - 1) < 0.3  # ... to a steady stirred state
     high = np.log((np.abs(np.fft.rfft(u, axis=-1))[..., 16:33] ** 2).sum(-1))  # (S, T)
     corr = np.array([np.corrcoef(high[:, t], log_nu)[0, 1] for t in range(50, u.shape[1])])
     assert corr.max() < -0.7 and np.median(corr) < -0.85

@@ -8,7 +8,7 @@ decode: z (B, D) -> frame (B, C, *grid): linear to the coarse grid (grid / d), t
 forward = decode(step_latent(encode each history frame)), the Surrogate interface, so rollouts give fields.
 `resolution = r` (0: off) runs encoder and decoder on an r-point grid per dim, as for `fno`: frames are
 spectrally truncated to |k| < r/2 before encoding and decoded frames interpolated back exactly, so the
-latent sees the large scales only and a step costs ~(r/n)^ndim as much (ns2d at r = 16: 16x less).
+latent sees the large scales only and the encoder's and decoder's convs cost ~(r/n)^ndim as much.
 
 The encoder and predictor are trained in latent space only (sciwm.objectives.jepa_loss); the decoder is
 trained on detached latents, so it reads the representation but never shapes it. Against collapse:
@@ -134,7 +134,7 @@ class JEPASurrogate(Surrogate):
 
     def decode(self, z: Tensor) -> Tensor:
         """z (B, D) -> frames (B, C, *grid)."""
-        return resample(self.decoder(z), self.spec.grid)
+        return resample(self.decoder(z).float(), self.spec.grid)  # float: FFTs refuse bf16 (CUDA autocast)
 
     def step_latent(self, z_hist: Tensor, params: Tensor | None = None, action: Tensor | None = None) -> Tensor:
         """z_hist (B, k, D), params (B, P), action (B, A) -> next latent (B, D)."""
