@@ -29,6 +29,13 @@ class Surrogate(nn.Module):
         """Whether params enter by FiLM (else as constant channels)."""
         return self.cfg.conditioning == "film" and self.spec.n_params > 0
 
+    @property
+    def work_grid(self) -> tuple[int, ...]:
+        """The grid the network runs on: `resolution` points per dim (never finer than the data's), or the
+        data's grid (models that take `resolution`: fno, tfno, jepa)."""
+        r = self.cfg.resolution
+        return tuple(min(r, n) for n in self.spec.grid) if r else self.spec.grid
+
     def take_forcing_fields(self, grid: tuple[int, ...]) -> None:
         """Grid models: where the data describes its modal forcing (`spec.forcing`), take each action as its
         forcing field on `grid`, the network's grid (see `sciwm.models.conditioning`). The basis is a buffer

@@ -93,7 +93,6 @@ class FNOSurrogate(Surrogate):
 
     def __init__(self, cfg: ModelConfig, spec: DataSpec) -> None:
         super().__init__(cfg, spec)
-        self.work_grid = tuple(min(cfg.resolution, n) for n in spec.grid) if cfg.resolution else spec.grid
         self.take_forcing_fields(self.work_grid)
         n_in = n_input_channels(spec.history, spec.channels, self.n_values(), spec.ndim, cfg.positional)
         n_film = spec.n_params if self.film else 0

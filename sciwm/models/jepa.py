@@ -93,7 +93,6 @@ class JEPASurrogate(Surrogate):
     def __init__(self, cfg: ModelConfig, spec: DataSpec) -> None:
         super().__init__(cfg, spec)
         d = cfg.latent_downsample
-        self.work_grid = tuple(min(cfg.resolution, n) for n in spec.grid) if cfg.resolution else spec.grid
         if any(n % d for n in self.work_grid):
             raise SciwmError(f"jepa: grid {self.work_grid} must divide by model.latent_downsample = {d}")
         coarse = tuple(n // d for n in self.work_grid)
