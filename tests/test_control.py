@@ -35,6 +35,7 @@ from sciwm.errors import SciwmError
 from sciwm.forcing import ModalForcing
 from sciwm.models import DataSpec, ModelConfig, build_model
 from sciwm.pdes.etdrk import ETDRK4
+from sciwm.pdes.grid import resample
 from sciwm.pdes.solver import Solver
 from sciwm.plan_cli import add_plan_parser
 from sciwm.runconfig import DataConfig, RunConfig, TrainConfig
@@ -180,15 +181,16 @@ def test_plan_command_writes_results_that_round_trip(tmp_path):
     (tmp_path / "tasks.toml").write_text(SUITE)
     parser = argparse.ArgumentParser()
     add_plan_parser(parser.add_subparsers())
-    args = parser.parse_args(["plan", str(tmp_path / "tasks.toml"), "--planner", "zero,random-solver",
+    args = parser.parse_args(["plan", str(tmp_path / "tasks.toml"), "--planner", "zero,random-solver,random-solver@16",
                               "--budget", "64", "--out", str(tmp_path / "out"), "--quiet"])
     args.func(args)
     out = tmp_path / "out"
     result = read_results(out / "results.json")
     assert result == json.loads(json.dumps(result))
-    assert [p["name"] for p in result["planners"]] == ["zero", "random-solver"]
-    zero, rand = (p["summary"] for p in result["planners"])
+    assert [p["name"] for p in result["planners"]] == ["zero", "random-solver", "random-solver@16"]
+    zero, rand, coarse = (p["summary"] for p in result["planners"])
     assert rand["distance_mean"] < zero["distance_mean"] and zero["effort_mean"] == 0.0
+    assert coarse["distance_mean"] < zero["distance_mean"]
     assert len(result["planners"][0]["episodes"][0]["distances"]) == 4
     assert "| random-solver |" in (out / "plan.md").read_text()
     assert (out / "distance.png").stat().st_size > 0 and (out / "fields.png").stat().st_size > 0
@@ -407,3 +409,112 @@ def test_a_forcing_field_model_plans_and_a_model_of_other_modes_is_refused(syste
                     forcing=json.dumps(other.to_dict()))
     with pytest.raises(SciwmError, match=r"forcing modes \[\(1,\), \(3,\)\], the task forces modes \[\(1,\), \(2,\)\]"):
         LatentWorld(_loaded(build_model(ModelConfig(name="fno", width=8, modes=4, layers=1), spec), spec), system)
+
+
+# --- coarse solvers in the loop: the classical cheap planning model -------------------------------------
+
+HEAT = """
+name = "tiny-heat-forced"
+pde = "diffusion"
+[domain]
+length = 6.283185307179586
+n = 32
+[params]
+nu = 0.1
+[ic]
+kind = "fourier"
+modes = 2
+[time]
+dt = 0.05
+save_every = 0.5
+frames = 5
+precision = "float64"
+[forcing]
+modes = [1, 2]
+scale = 1.0
+[splits]
+train = 2
+seed = 3
+"""
+
+
+def test_a_coarse_solver_on_the_full_grid_and_step_is_the_solver(system, task):
+    same = system.coarsened(system.grid.n[0], system.solver.dt)
+    a = torch.rand(2, 3, system.action_size, generator=torch.Generator().manual_seed(1)) - 0.5
+    u0 = task.start[None].expand(2, *task.start.shape)
+    assert same.steps == system.steps
+    assert torch.equal(same.run(u0, a), system.run(u0, a))
+
+
+def test_a_coarse_heat_solver_reproduces_the_resolved_modes_of_the_fine_one():
+    """Forced heat equation: linear, so on a band-limited start the modes a coarse grid keeps evolve
+    exactly as on the fine grid (ETDRK4 is exact for a linear PDE with constant forcing)."""
+    fine = ControlSystem.from_card(Card.from_text(HEAT))
+    coarse = fine.coarsened(8)
+    # default step: 0.05 * 32 / 8 = 0.2, shortened to divide the interval 0.5: 3 steps of 1/6
+    assert coarse.grid.n == (8,) and coarse.steps == 3 and coarse.solver.dt == pytest.approx(0.5 / 3)
+    x = torch.arange(32, dtype=torch.float64) * (2 * math.pi / 32)
+    u0 = (torch.sin(x) + 0.5 * torch.cos(3 * x))[None, None]  # |k| <= 3 < 8 / 2
+    a = torch.rand(1, 4, fine.action_size, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 2 - 1
+    u_fine = fine.run(u0, a)[:, -1]
+    u_coarse = coarse.run(resample(u0, (8,)), a)[:, -1]
+    assert float((u_fine - u0).norm() / u0.norm()) > 0.3  # the forcing and the decay matter
+    torch.testing.assert_close(resample(u_coarse, (32,)), u_fine, rtol=0, atol=1e-12)
+
+
+def test_a_coarse_solver_world_plans_on_its_grid_and_the_plan_runs_in_the_true_solver(task):
+    coarse = task.system.coarsened(16)
+    world = SolverWorld(coarse, name="solver@16")
+    ctx = world.prepare(task.start[None], task.goal)
+    assert ctx[0].shape[-1] == 16 and ctx[1].shape[-1] == 16
+    fine_calls = task.system.calls
+    zero = run_episode(task, Zero(), SolverWorld(task.system), 1).score.distance
+    ep = run_episode(task, CEM(), world, budget=1024, replan_every=1)
+    assert coarse.calls > 0
+    # the true solver ran only the executed intervals (the zero episode's and this one's), never a candidate
+    assert task.system.calls - fine_calls == 2 * task.horizon * task.system.steps
+    assert ep.score.distance < 0.3 * zero, (ep.score.distance, zero)
+
+
+@pytest.mark.parametrize("spec, where", [("cem-solver@16", "solver@16"), ("grad-solver@32:0.025", "solver@32:0.025"),
+                                         ("random-solver@8:1e-2", "solver@8:0.01")])
+def test_solver_planners_take_a_coarse_grid(spec, where):
+    assert parse_planner(spec)[1] == where
+
+
+@pytest.mark.parametrize("spec, message", [("cem@16", "only solver planners"), ("cem-solver@7", "even number"),
+                                           ("cem-solver@x", "even number"), ("cem-solver@16:-1", "even number"),
+                                           ("cem-multiscale@16", "only solver planners")])
+def test_a_bad_coarse_planner_is_refused_in_one_line(spec, message):
+    with pytest.raises(SciwmError, match=message) as err:
+        parse_planner(spec)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("n, dt, message", [(64, None, "finer than"), (16, 0.03, "does not divide"), (6, 0.0, "positive")])
+def test_an_impossible_coarse_solver_is_refused(system, n, dt, message):
+    with pytest.raises(SciwmError, match=message):
+        system.coarsened(n, dt)
+
+
+def test_a_coarse_field_model_plans_on_its_work_grid_as_on_the_full_grid(system, task):
+    """An FNO with `resolution` rolls candidates on its work grid (truncate once, no resample per step), and
+    its decoded prediction and its ranking of candidates are those of the full-grid forward pass."""
+    n = system.grid.shape[0]
+    spec = DataSpec(channels=1, grid=(n,), history=1, n_action=system.action_size)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name="fno", width=8, modes=4, layers=2, resolution=16), spec)
+    torch.nn.init.normal_(model.output_layer.weight, std=0.3)  # not the identity it starts as
+    world = LatentWorld(_loaded(model, spec), system)
+    start, goal = task.start.float(), task.goal.float()
+    ctx = world.prepare(start, goal)
+    assert ctx[0].shape[-1] == 16 and ctx[1].shape[-1] == 16
+    actions = torch.rand(6, 3, system.action_size, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    u = start[None].expand(6, *start.shape)
+    with torch.no_grad():
+        for t in range(3):  # the full-grid path: the model's forward on 32 points, step by step
+            u = model(u[:, None], None, actions[:, t])
+        costs = world.costs(ctx, actions, 1)
+    torch.testing.assert_close(world.predict(ctx, actions), u, rtol=0, atol=1e-5)
+    full = relative_distance(u, goal[None].expand_as(u))
+    assert costs.std() > 1e-3 and torch.equal(costs.argsort(), full.argsort())

@@ -158,20 +158,45 @@ PLANNERS: dict[str, type[Planner]] = {p.name: p for p in (Zero, RandomShooting, 
 
 
 def parse_planner(spec: str) -> tuple[Planner, str]:
-    """`"cem"` -> (CEM(), "latent"); `"cem-solver"` -> (CEM(), "solver"); `"cem-multiscale"` ->
-    (MultiScale(CEM()), "multiscale"); `"zero"` -> (Zero(), "solver") (zero never evaluates its world; the
-    solver world only tells it the action size)."""
-    name, _, where = spec.strip().partition("-")
+    """`"cem"` -> (CEM(), "latent"); `"cem-solver"` -> (CEM(), "solver"); `"cem-solver@32"` or
+    `"cem-solver@32:0.02"` -> (CEM(), "solver@32:0.02"): the solver on 32 points per dim (step `dt`, default
+    `ControlSystem.coarsened`'s) in the loop; `"cem-multiscale"` -> (MultiScale(CEM()), "multiscale");
+    `"zero"` -> (Zero(), "solver") (zero never evaluates its world; the solver world only tells it the
+    action size)."""
+    head, at, rung = spec.strip().partition("@")
+    name, _, where = head.partition("-")
     if name not in PLANNERS or where not in ("", "solver", "multiscale") or (name == "zero" and where):
         methods = [n for n in PLANNERS if n != "zero"]
-        known = ", ".join([*methods, *(f"{n}-solver" for n in methods), *(f"{n}-multiscale" for n in methods),
-                           "zero"])
+        known = ", ".join([*methods, *(f"{n}-solver[@N[:dt]]" for n in methods),
+                           *(f"{n}-multiscale" for n in methods), "zero"])
         raise SciwmError(f"planner {spec!r} unknown; known: {known}")
+    if at:
+        if where != "solver":
+            raise SciwmError(f"planner {spec!r}: only solver planners take a grid (@N[:dt]), e.g. {name}-solver@32")
+        return PLANNERS[name](), "solver@" + _rung(spec, rung)
     if where == "multiscale":
         from sciwm.control.multiscale import MultiScale
 
         return MultiScale(PLANNERS[name]()), where
     return PLANNERS[name](), "solver" if name == "zero" else (where or "latent")
+
+
+def coarse_solver(where: str) -> tuple[int, float | None]:
+    """`"solver@32:0.02"` -> (32, 0.02); `"solver@32"` -> (32, None)."""
+    n, _, dt = where.removeprefix("solver@").partition(":")
+    return int(n), float(dt) if dt else None
+
+
+def _rung(spec: str, rung: str) -> str:
+    n, colon, dt = rung.partition(":")
+    try:
+        ok = int(n) >= 4 and int(n) % 2 == 0 and (not colon or float(dt) > 0)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise SciwmError(f"planner {spec!r}: after @ give an even number of grid points >= 4 and optionally "
+                         ":dt, e.g. @32 or @32:0.02")
+    return f"{int(n)}:{float(dt):g}" if colon else str(int(n))
 
 
 def _keep_best(a: Tensor, cost: Tensor, best: Tensor, best_cost: float) -> tuple[Tensor, float]:

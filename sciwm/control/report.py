@@ -16,7 +16,7 @@ import numpy as np
 
 from sciwm.control.mpc import Episode, run_episode
 from sciwm.control.multiscale import MultiScaleWorld
-from sciwm.control.planners import parse_planner
+from sciwm.control.planners import coarse_solver, parse_planner
 from sciwm.control.system import ControlSystem
 from sciwm.control.tasks import SuiteSpec
 from sciwm.control.worlds import LatentWorld, SolverWorld, World
@@ -36,7 +36,7 @@ def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model
         raise SciwmError(f"--budget {budget}: need at least 1 rollout per plan")
     wheres = {where for _, _, where in parsed}
     if wheres & {"latent", "multiscale"} and model is None:
-        raise SciwmError("latent planners (" + ", ".join(n for n, _, w in parsed if w != "solver") +
+        raise SciwmError("latent planners (" + ", ".join(n for n, _, w in parsed if not w.startswith("solver")) +
                          ") need --model RUN (a trained world model: latent_fno, jepa, fno, tfno or unet)")
     if "multiscale" in wheres and coarse_model is None:
         raise SciwmError("multiscale planners need --coarse-model RUN (a world model trained with "
@@ -66,6 +66,8 @@ def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model
 def _worlds(system: ControlSystem, wheres: set[str], model: str | Path | None, coarse_model: str | Path | None,
             device: str) -> dict[str, World | MultiScaleWorld]:
     worlds: dict[str, World | MultiScaleWorld] = {"solver": SolverWorld(system)}
+    for where in sorted(w for w in wheres if w.startswith("solver@")):  # coarse solvers in the loop
+        worlds[where] = SolverWorld(system.coarsened(*coarse_solver(where)), name=where)
     if wheres & {"latent", "multiscale"}:
         from sciwm.checkpoint import load_run
 
@@ -133,7 +135,8 @@ def markdown(result: dict) -> str:
         lines.append(f"| {p['name']} | {s['success_rate']:.0%} | {s['distance_mean']:.3g} | "
                      f"{s['distance_median']:.3g} | {s['effort_mean']:.3g} | {s['plan_seconds_mean']:.3g} |")
     lines += ["", "Planner names: `<method>` plans in the world model's latent space, `<method>-solver` with the "
-              "true solver in the loop, `<method>-multiscale` with the coarse model over the horizon and the model "
+              "true solver in the loop (`-solver@n[:dt]`: the solver on n points per dim, step dt), "
+              "`<method>-multiscale` with the coarse model over the horizon and the model "
               "refining the first coarse interval; `zero` applies no forcing. Distance = ||u - goal|| / ||goal||; "
               "effort = mean squared action.", ""]
     figures = result.get("figures", [])

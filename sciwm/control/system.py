@@ -15,6 +15,7 @@ so it reproduces `advance` bit for bit and its gradient is the exact adjoint of 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,6 +93,35 @@ class ControlSystem:
         k = max(1, round(float(spec.get("control_every", dt_save)) / dt_save))
         return cls(str(attrs.get("name", attrs["pde"])), solver, forcing, k * round(dt_save / dt),
                    float(spec["scale"]), k, params)
+
+    def coarsened(self, n: int, dt: float | None = None) -> ControlSystem:
+        """The same forced PDE on `n` points per dim with solver step `dt`: a cheaper, less exact planning
+        model (the ladder rung of `<method>-solver@n[:dt]`). Default `dt`: this system's step times
+        `n_fine / n` (the CFL number kept), shortened to divide the control interval. Fields move between
+        the grids with `sciwm.pdes.grid.resample`; the forcing modes must be resolved on the coarse grid."""
+        from sciwm.pdes.grid import Grid
+
+        grid = self.grid
+        if isinstance(n, bool) or not isinstance(n, int) or n < 4 or n % 2:
+            raise SciwmError(f"coarse solver: n={n} points; use an even whole number >= 4")
+        if any(n > m for m in grid.n):
+            raise SciwmError(f"coarse solver: n={n} is finer than the system's grid {grid.n}")
+        interval = self.steps * self.solver.dt
+        if dt is None:
+            dt = self.solver.dt * min(grid.n) / n
+            steps = math.ceil(interval / dt - 1e-9)
+        else:
+            if not (math.isfinite(dt) and dt > 0):
+                raise SciwmError(f"coarse solver: dt={dt} must be a positive number")
+            steps = round(interval / dt)
+            if steps < 1 or abs(steps * dt - interval) > 1e-9 * interval:
+                raise SciwmError(f"coarse solver: dt={dt} does not divide the control interval {interval:g}")
+        coarse = Grid(n=(n,) * grid.ndim, length=grid.length)
+        forcing = ModalForcing(coarse, self.forcing.modes)
+        pde = self.solver.pde
+        solver = make_solver(pde.name, coarse, interval / steps, self.params, device=pde.device, dtype=pde.dtype)
+        return ControlSystem(f"{self.name}@{n}", solver, forcing, steps, self.scale, self.frames_per_action,
+                             dict(self.params))
 
     # --- dynamics -----------------------------------------------------------------------------
     def step(self, u: torch.Tensor, a: torch.Tensor, grad: bool = False) -> torch.Tensor:

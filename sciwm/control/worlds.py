@@ -8,6 +8,8 @@ Both expose the same two calls, so every planner runs on either:
 
 - `SolverWorld`: the true solver (`ControlSystem.run`), field-space relative L2 distance. Exact, the
   expensive oracle; with grad enabled it runs the differentiable path (`ControlSystem.run(grad=True)`).
+  `SolverWorld(system.coarsened(n, dt))` is the classical cheap model: the same PDE on a coarser grid and
+  step, the observed field and the goal truncated onto it.
 - `LatentWorld`: a trained surrogate with `encode`/`step_latent` (latent_fno: a latent grid; jepa: a
   vector). It encodes the start and the goal once and rolls candidates forward in latent space only:
   no decoding and no solver inside the loop. The distance is `||z - z_goal|| / ||z_goal||`. A field-space
@@ -34,6 +36,7 @@ from torch import Tensor
 from sciwm.checkpoint import LoadedRun
 from sciwm.control.system import ControlSystem, relative_distance
 from sciwm.errors import SciwmError
+from sciwm.pdes.grid import resample
 
 
 class World(Protocol):
@@ -70,7 +73,12 @@ class SolverWorld:
         return self.system.scale
 
     def prepare(self, history: Tensor, goal: Tensor) -> tuple[Tensor, Tensor]:
+        """The current field and the goal on the solver's grid (spectrally truncated where the solver is a
+        coarse one, `ControlSystem.coarsened`)."""
         now = history[-1] if history.ndim == goal.ndim + 1 else history
+        grid = tuple(self.system.grid.shape)
+        if tuple(now.shape[1:]) != grid:
+            now, goal = resample(now, grid), resample(goal, grid)
         return now.to(self.system.dtype), goal[None].to(self.system.dtype)
 
     def costs(self, ctx: tuple[Tensor, Tensor], actions: Tensor, hold: int) -> Tensor:
@@ -82,26 +90,33 @@ class SolverWorld:
 
     @torch.no_grad()
     def predict(self, ctx: tuple[Tensor, Tensor], actions: Tensor) -> Tensor:
-        """The true field after `actions (N, L, A)`: `(N, C, *grid)`."""
+        """The solver's field after `actions (N, L, A)`: `(N, C, *grid)` on the solver's grid."""
         u0 = ctx[0]
         return self.system.run(u0[None].expand(actions.shape[0], *u0.shape), actions.to(u0.dtype))[:, -1]
 
 
 class FieldAsLatent(torch.nn.Module):
-    """A field-space surrogate seen as a latent one: encode and decode are the identity, and
-    `step_latent(z_hist (B, k, C, *grid), params, action)` is the model's next frame."""
+    """A field-space surrogate seen as a latent one: `step_latent(z_hist (B, k, C, *grid), params, action)`
+    is the model's next frame, and encode/decode are the identity, or, for a model that runs on a coarser
+    grid (`model.resolution`, its `work_grid`), the spectral truncation onto that grid and the exact
+    interpolation back: the model's own input and output maps. Rolled on its work grid, a step skips two
+    resamples, and since the predicted fields are band-limited, the latent distance ranks candidates as the
+    full-grid distance does (exactly for `hold = 1`)."""
 
     latent = True
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         self.model = model
+        work = getattr(model, "work_grid", None)
+        self.grids = None if work is None or tuple(work) == tuple(model.spec.grid) else (tuple(work),
+                                                                                           tuple(model.spec.grid))
 
     def encode(self, frames: Tensor) -> Tensor:
-        return frames
+        return frames if self.grids is None else resample(frames, self.grids[0])
 
     def decode(self, z: Tensor) -> Tensor:
-        return z
+        return z if self.grids is None else resample(z, self.grids[1])
 
     def step_latent(self, z_hist: Tensor, params: Tensor | None = None, action: Tensor | None = None) -> Tensor:
         return self.model(z_hist, params, action)
