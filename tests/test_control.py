@@ -491,7 +491,8 @@ def test_a_bad_coarse_planner_is_refused_in_one_line(spec, message):
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("n, dt, message", [(64, None, "finer than"), (16, 0.03, "does not divide"), (6, 0.0, "positive")])
+@pytest.mark.parametrize("n, dt, message", [(64, None, "finer than"), (16, 0.03, "does not divide"),
+                                            (6, 0.0, "positive")])
 def test_an_impossible_coarse_solver_is_refused(system, n, dt, message):
     with pytest.raises(SciwmError, match=message):
         system.coarsened(n, dt)
