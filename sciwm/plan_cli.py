@@ -11,7 +11,7 @@ import sys
 def _plan(args: argparse.Namespace) -> None:
     import torch
 
-    from sciwm.control.report import run_suite
+    from sciwm.control.report import reference, run_suite, speedup
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -23,10 +23,13 @@ def _plan(args: argparse.Namespace) -> None:
     result = run_suite(args.tasks, planners, out=args.out, model=args.model, budget=args.budget,
                        replan_every=args.replan_every, device=args.device, log=None if args.quiet else log,
                        coarse_model=args.coarse_model)
+    ref = reference(result)
     for p in result["planners"]:
         s = p["summary"]
+        vs = f" ({speedup(result, p['name']):.3g}x faster than {ref})" if ref and p["name"] not in (ref, "zero") \
+            else ""
         print(f"{p['name']:>14}: success {s['success_rate']:.0%}, distance {s['distance_mean']:.3g}, "
-              f"effort {s['effort_mean']:.3g}, {s['plan_seconds_mean']:.2f} s planning per episode")
+              f"effort {s['effort_mean']:.3g}, {s['plan_seconds_mean']:.2f} s planning per episode{vs}")
     print(f"{args.out}/plan.md")
 
 

@@ -13,6 +13,7 @@ is split over ranks, so results match single-process training up to float roundi
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import time
@@ -72,6 +73,16 @@ def _batches(n: int, batch: int, seed: int, epoch: int, rank: int, world: int, s
         start = b * batch + rank * per_rank
         out.append(perm[start : start + per_rank])
     return out
+
+
+def _physics(windows: Windows, time_stride: int) -> str:
+    """The data's physics description (`Windows.physics`) with the training time stride and the field
+    normalisation added: all a model with a solver inside needs to step normalised frames."""
+    if not windows.physics:
+        return ""
+    st = windows.stats
+    return json.dumps({**json.loads(windows.physics), "time_stride": time_stride, "mean": list(st.mean),
+                       "std": list(st.std)})
 
 
 def _param_stats(windows: Windows) -> dict:
@@ -136,7 +147,9 @@ def start_session(cfg: RunConfig, out: Path, resume: bool, device: str) -> Sessi
                   time_stride=dc.time_stride) if dc.val else None
     spec = DataSpec(channels=len(windows.fields), grid=tuple(windows.grid), history=cfg.data.history,
                     n_params=len(windows.params), n_action=windows.action_size,
-                    forcing=windows.forcing if state is None else state["data_spec"].get("forcing", ""))
+                    forcing=windows.forcing if state is None else state["data_spec"].get("forcing", ""),
+                    physics=_physics(windows, dc.time_stride) if state is None
+                    else state["data_spec"].get("physics", ""))
     torch.manual_seed(tc.seed)
     model = build_model(cfg.model, spec).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)

@@ -27,7 +27,7 @@ from sciwm.control import (
 from sciwm.control.animation import animate_case, animation_path, case_frames
 from sciwm.control.multiscale import MultiScale, MultiScaleWorld
 from sciwm.control.planners import parse_planner
-from sciwm.control.report import read_results, run_suite
+from sciwm.control.report import read_results, run_suite, speedup
 from sciwm.control.system import relative_distance
 from sciwm.data.card import Card
 from sciwm.data.stats import FieldStats
@@ -192,7 +192,10 @@ def test_plan_command_writes_results_that_round_trip(tmp_path):
     assert rand["distance_mean"] < zero["distance_mean"] and zero["effort_mean"] == 0.0
     assert coarse["distance_mean"] < zero["distance_mean"]
     assert len(result["planners"][0]["episodes"][0]["distances"]) == 4
-    assert "| random-solver |" in (out / "plan.md").read_text()
+    md = (out / "plan.md").read_text()
+    assert "| random-solver |" in md and "speed-up vs random-solver |" in md
+    assert speedup(result, "random-solver@16") == rand["plan_seconds_mean"] / coarse["plan_seconds_mean"]
+    assert f"| {speedup(result, 'random-solver@16'):.3g}x |" in md
     assert (out / "distance.png").stat().st_size > 0 and (out / "fields.png").stat().st_size > 0
     from PIL import Image
 

@@ -20,7 +20,7 @@ from tiny import burgers_card, burgers_data
 from sciwm.checkpoint import load_run
 from sciwm.control.system import ControlSystem
 from sciwm.data.card import Card
-from sciwm.data.generate import solve_batch
+from sciwm.data.generate import generate, solve_batch
 from sciwm.data.reading import open as open_data
 from sciwm.ics import initial_condition
 from sciwm.pdes import Grid, make_solver
@@ -113,3 +113,25 @@ def test_jepa_trains_on_cuda_without_collapse(data, tmp_path, resolution):
         rows = list(csv.DictReader(f))
     assert all(math.isfinite(float(r["loss"])) for r in rows)
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+
+
+def test_a_closure_trains_on_cuda_through_its_solver_and_rolls_out_like_on_cpu(tmp_path):
+    """The closure's coarse solver is built on the model's device and runs outside bf16 autocast."""
+    card = Card.load(Path(__file__).resolve().parents[1] / "datasets" / "burgers1d-forced.toml")
+    generate(card, tmp_path / "data", samples=16, progress=False)
+    d = tmp_path / "data"
+    raw = {
+        "data": {"train": str(d / "train.h5")},
+        "model": {"name": "closure", "resolution": 64, "width": 16, "layers": 3},
+        "train": {"objective": "unrolled", "unroll": 2, "steps": 100, "batch_size": 8, "lr": 3e-3, "warmup": 5,
+                  "log_every": 1},
+    }
+    run = tmp_path / "closure"
+    train(RunConfig.from_dict(raw), run, device="cuda", progress=False)
+    with open(run / "metrics.csv") as f:
+        loss = [float(r["loss"]) for r in csv.DictReader(f)]
+    assert all(math.isfinite(v) for v in loss) and loss[-1] < loss[0]
+    rollout_file(run, d / "test.h5", 10, tmp_path / "cpu.h5")
+    rollout_file(run, d / "test.h5", 10, tmp_path / "cuda.h5", device="cuda")
+    cpu, gpu = open_data(tmp_path / "cpu.h5")["u"].values, open_data(tmp_path / "cuda.h5")["u"].values
+    assert np.isfinite(gpu).all() and rel(gpu, cpu) < 1e-4

@@ -119,6 +119,20 @@ def read_results(path: str | Path) -> dict:
     return result
 
 
+def reference(result: dict) -> str | None:
+    """The planner with the true (full) solver in the loop that others are timed against: the first
+    `<method>-solver` of the run, or None."""
+    return next((p["name"] for p in result["planners"] if p["name"].endswith("-solver")), None)
+
+
+def speedup(result: dict, name: str) -> float:
+    """Planning time per episode of the reference planner over that of `name` (inf for a planner that took
+    no measurable time)."""
+    times = {p["name"]: p["summary"]["plan_seconds_mean"] for p in result["planners"]}
+    t = times[name]
+    return times[reference(result)] / t if t > 0 else float("inf")
+
+
 def markdown(result: dict) -> str:
     """plan.md: the settings and one row per planner."""
     lines = [f"# Planning: {result['suite']}", "",
@@ -128,12 +142,14 @@ def markdown(result: dict) -> str:
              f"model `{result['model']}`" + (f", coarse model `{result['coarse_model']}`"
                                               if result.get("coarse_model") else "") +
              ". Every plan executed in the true solver.", "",
-             "| planner | success | distance (mean) | distance (median) | effort | planning s / episode |",
-             "|---|---|---|---|---|---|"]
+             "| planner | success | distance (mean) | distance (median) | effort | planning s / episode |"
+             + (f" speed-up vs {ref} |" if (ref := reference(result)) else ""),
+             "|---|---|---|---|---|---|" + ("---|" if ref else "")]
     for p in result["planners"]:
         s = p["summary"]
         lines.append(f"| {p['name']} | {s['success_rate']:.0%} | {s['distance_mean']:.3g} | "
-                     f"{s['distance_median']:.3g} | {s['effort_mean']:.3g} | {s['plan_seconds_mean']:.3g} |")
+                     f"{s['distance_median']:.3g} | {s['effort_mean']:.3g} | {s['plan_seconds_mean']:.3g} |"
+                     + ((" — |" if p["name"] == "zero" else f" {speedup(result, p['name']):.3g}x |") if ref else ""))
     lines += ["", "Planner names: `<method>` plans in the world model's latent space, `<method>-solver` with the "
               "true solver in the loop (`-solver@n[:dt]`: the solver on n points per dim, step dt), "
               "`<method>-multiscale` with the coarse model over the horizon and the model "

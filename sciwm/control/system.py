@@ -153,22 +153,13 @@ class ControlSystem:
 
 
 def differentiable_advance(solver: Solver, u: torch.Tensor, steps: int, forcing: torch.Tensor | None) -> torch.Tensor:
-    """`Solver.advance(u, steps, forcing)` with autograd on: the same calls in the same order, so the
-    same bits; differentiable in `u` and `forcing`. The stepper's forcing is restored afterwards."""
+    """`Solver.advance(u, steps, forcing)` with autograd on (`Solver.advance_tracked`: the same calls in the
+    same order, so the same bits); differentiable in `u` and `forcing`."""
     with torch.enable_grad():
-        v, f_hat = solver._prepare(u, forcing)  # noqa: SLF001 - the one place that shares advance's preparation
-        stepper = solver.stepper
-        if f_hat is not None:
-            stepper.set_forcing(f_hat)
-        try:
-            for _ in range(steps):
-                v = stepper.step(v)
-        finally:
-            if f_hat is not None:
-                stepper.set_forcing(solver._static_forcing)  # noqa: SLF001
-        if not torch.isfinite(v).all():
-            raise SciwmError(f"{solver.pde.name}: differentiable solve became non-finite; reduce the action scale")
-        return solver.pde.to_physical(v)
+        u = solver.advance_tracked(u, steps, forcing)
+    if not torch.isfinite(u).all():
+        raise SciwmError(f"{solver.pde.name}: differentiable solve became non-finite; reduce the action scale")
+    return u
 
 
 def _scalar(value: object) -> float:

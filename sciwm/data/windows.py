@@ -14,11 +14,12 @@ as it is instead of re-stacking it item by item:
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
@@ -180,6 +181,7 @@ class Windows(Dataset):
             self.action_size = math.prod(self.action_shape) if self.has_action else 0
             forcing = f.attrs.get("forcing", "") if self.has_action else ""
             self.forcing = forcing.decode() if isinstance(forcing, bytes) else str(forcing)  # JSON, or ""
+            self.physics = physics_of(f.attrs)  # JSON, or "" (models with a solver inside: sciwm.models.closure)
             variables = [f[n] for n in self._read_names()]
             self._rdcc_nbytes = _chunk_cache_bytes(variables)
             self.in_memory = sum(v.size * v.dtype.itemsize for v in variables) <= IN_MEMORY_BYTES
@@ -394,3 +396,25 @@ def step_actions(per_frame: np.ndarray, time_stride: int, steps: int) -> np.ndar
     m = min(n, steps * time_stride)
     out[:, :m] = flat[:, :m]
     return out.reshape(b, steps, -1)
+
+
+def physics_of(attrs: Mapping[str, Any]) -> str:
+    """What a solver needs to step a file's PDE (JSON: pde, params, sampled_params, length, dt_solver,
+    dt_save), from the global attributes of a generated file; "" where they are missing (converted data)."""
+    if not all(key in attrs for key in ("pde", "params", "domain_length", "dt_solver", "dt_save")):
+        return ""
+
+    def text(key: str, default: str) -> str:
+        v = attrs.get(key, default)
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+    try:
+        return json.dumps({
+            "pde": text("pde", ""), "params": json.loads(text("params", "{}")),
+            "sampled_params": json.loads(text("sampled_params", "[]")),
+            "length": [float(x) for x in np.asarray(attrs["domain_length"]).reshape(-1)],
+            "dt_solver": float(np.asarray(attrs["dt_solver"]).reshape(-1)[0]),
+            "dt_save": float(np.asarray(attrs["dt_save"]).reshape(-1)[0]),
+        })
+    except (ValueError, TypeError):
+        return ""

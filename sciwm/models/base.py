@@ -32,7 +32,7 @@ class Surrogate(nn.Module):
     @property
     def work_grid(self) -> tuple[int, ...]:
         """The grid the network runs on: `resolution` points per dim (never finer than the data's), or the
-        data's grid (models that take `resolution`: fno, tfno, jepa)."""
+        data's grid (models that take `resolution`: fno, tfno, jepa, closure)."""
         r = self.cfg.resolution
         return tuple(min(r, n) for n in self.spec.grid) if r else self.spec.grid
 

@@ -6,6 +6,7 @@ from torch import nn
 
 from sciwm.errors import SciwmError
 from sciwm.models.base import Surrogate
+from sciwm.models.closure import ClosureSurrogate
 from sciwm.models.config import DataSpec, ModelConfig
 from sciwm.models.fno import FNOSurrogate, TFNOSurrogate
 from sciwm.models.jepa import JEPASurrogate
@@ -18,6 +19,7 @@ MODELS: dict[str, type[Surrogate]] = {
     "unet": UNetSurrogate,
     "latent_fno": LatentFNOSurrogate,
     "jepa": JEPASurrogate,
+    "closure": ClosureSurrogate,
 }
 
 

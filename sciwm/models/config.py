@@ -28,6 +28,8 @@ class DataSpec:
     #                    and A per saved frame (a step's s per-frame actions, concatenated)
     forcing: str = ""  # the data's `forcing` attribute (JSON, sciwm.forcing) when its actions are amplitudes of
     #                    modal forcing fields: grid models then take the fields as input; "" for plain values
+    physics: str = ""  # JSON: the data's PDE, params, domain length, solver and frame steps, the training
+    #                    time_stride and field normalisation, for models with a solver inside (closure); "" if unknown
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "grid", tuple(int(n) for n in self.grid))
@@ -50,7 +52,7 @@ class DataSpec:
 class ModelConfig:
     """The `[model]` table. Field-space models: fno, tfno, unet; latent models: latent_fno, jepa."""
 
-    name: str = "fno"  # "fno" | "tfno" | "unet" | "latent_fno" | "jepa"
+    name: str = "fno"  # "fno" | "tfno" | "unet" | "latent_fno" | "jepa" | "closure"
     width: int = 64  # hidden channels (FNO width; U-Net and autoencoder channels at full resolution)
     modes: int = 16  # Fourier modes per dim: wavenumbers |k| < modes are kept (clipped to grid//2)
     layers: int = 4  # FNO blocks; U-Net resolution levels
@@ -58,7 +60,9 @@ class ModelConfig:
     conditioning: str = "channels"  # params as extra input channels | "film": per-layer scale/shift
     latent_channels: int = 16  # latent models: channels of the latent grid
     latent_downsample: int = 4  # latent models: spatial compression factor per dim (a power of 2)
-    resolution: int = 0  # fno/tfno/jepa: grid points per dim the network works on (0: the data's); fno.py, jepa.py
+    resolution: int = 0  # fno/tfno/jepa/closure: grid points per dim the network works on (0: the data's)
+    solver_dt: float = 0.0  # closure: its coarse solver's step (0: the data's step x n_data / resolution, divided
+    #                         evenly into the frame interval); closure.py
     positional: bool = False  # append periodic sin/cos(2 pi x / L) channels; off = translation-equivariant
     rank: float = 0.1  # tfno: Tucker rank as a fraction of the dense spectral weights
     latent_dim: int = 64  # jepa: D, size of the embedding vector of one frame
@@ -85,6 +89,8 @@ class ModelConfig:
             raise SciwmError(f"model.latent_downsample must be a power of 2 (1, 2, 4, 8, ...), got {d}")
         if not 0.0 < self.rank <= 1.0:
             raise SciwmError(f"model.rank must be in (0, 1], got {self.rank}")
+        if not (self.solver_dt >= 0 and self.solver_dt < float("inf")):
+            raise SciwmError(f"model.solver_dt must be >= 0 (0: automatic), got {self.solver_dt}")
         if self.sigreg_weight < 0 or not 0.0 <= self.ema_momentum <= 1.0:
             raise SciwmError(f"model: need sigreg_weight >= 0 and ema_momentum in [0, 1], got "
                              f"{self.sigreg_weight}, {self.ema_momentum}")

@@ -92,6 +92,12 @@ class Solver:
                 "or check the parameters and initial condition"
             )
 
+    def advance_tracked(self, u: torch.Tensor, steps: int, forcing: torch.Tensor | None = None) -> torch.Tensor:
+        """`advance` without `torch.no_grad()` and without its finiteness check: the same calls in the same
+        order, so the same numbers, differentiable in `u` and `forcing` wherever autograd is on."""
+        v, f_hat = self._prepare(u, forcing)
+        return self.pde.to_physical(self._advance_spectral(v, steps, f_hat))
+
     @torch.no_grad()
     def advance(self, u: torch.Tensor, steps: int, forcing: torch.Tensor | None = None) -> torch.Tensor:
         """Advance fields `u: (batch, C, *grid.shape)` by `steps` steps; `forcing` is held constant."""
