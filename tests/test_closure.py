@@ -163,3 +163,15 @@ def test_data_a_closure_cannot_model_is_refused_in_one_line(data):
     with pytest.raises(SciwmError, match="does not divide"):
         build_model(ModelConfig(name="closure", solver_dt=0.03), spec)
     assert np.isfinite(physics["dt_solver"]) and physics["time_stride"] == 1
+
+
+def test_a_diverged_state_propagates_as_nan_instead_of_stopping_the_rollout(data):
+    """Training validation and `sciwm rollout` detect divergence from the outputs; the solver inside the
+    closure must not raise on a non-finite state (seen: a ks1d closure's validation rollout)."""
+    spec, _ = spec_of(data / "val.h5")
+    model = closure(spec, resolution=16)
+    x = torch.zeros(2, 1, 1, 64)
+    x[0, 0, 0, 3] = float("nan")
+    with torch.no_grad():
+        out = model(x, None, torch.zeros(2, 6))
+    assert out[0].isnan().all() and torch.isfinite(out[1]).all()

@@ -91,16 +91,17 @@ class ClosureSurrogate(Surrogate):
 
     def coarse_step(self, u: Tensor, action: Tensor) -> Tensor:
         """The coarse solver over one model step: normalised `u (B, C, *work_grid)`, raw `action (B, s * A)` or
-        (B, 0) -> normalised `(B, C, *work_grid)`; differentiable where autograd is on."""
+        (B, 0) -> normalised `(B, C, *work_grid)`; differentiable where autograd is on. Non-finite input comes
+        out non-finite instead of raising: a diverging rollout is reported by the rollout, not stopped here."""
         with torch.autocast(u.device.type, enabled=False):
             x = u.float() * self.std + self.mean
             solver = self.solver(x.device)
             if self.forcing_basis is not None and action.shape[1]:
                 fields = forcing_fields(action.float(), self.forcing_basis.float())  # (B, s, *grid)
                 for j in range(self.sub_steps):
-                    x = solver.advance_tracked(x, self.steps_per_frame, fields[:, j:j + 1])
+                    x = solver.advance_tracked(x, self.steps_per_frame, fields[:, j:j + 1], finite=False)
             else:
-                x = solver.advance_tracked(x, self.steps_per_frame * self.sub_steps)
+                x = solver.advance_tracked(x, self.steps_per_frame * self.sub_steps, finite=False)
             return (x - self.mean) / self.std
 
     def forward(self, history: Tensor, params: Tensor | None = None, action: Tensor | None = None) -> Tensor:

@@ -129,8 +129,8 @@ class SpectralPDE:
         """Symbol of the Laplacian, `-|k|^2`, float64, broadcastable to `spectral_shape`."""
         return -sum(k * k for k in self.k)
 
-    def check_state(self, u: torch.Tensor) -> None:
-        """Refuse initial conditions of the wrong shape or with non-finite values."""
+    def check_state(self, u: torch.Tensor, finite: bool = True) -> None:
+        """Refuse initial conditions of the wrong shape or (where `finite`) with non-finite values."""
         want = (len(self.fields), *self.grid.shape)
         if u.ndim != 2 + self.ndim or tuple(u.shape[1:]) != want:
             raise SciwmError(
@@ -141,7 +141,7 @@ class SpectralPDE:
             raise SciwmError(
                 f"{self.name}: {u.shape[0]} initial conditions but {self.batch} per-trajectory parameter values"
             )
-        if not torch.isfinite(u).all():
+        if finite and not torch.isfinite(u).all():
             raise SciwmError(f"{self.name}: initial condition contains NaN or Inf")
 
     def __repr__(self) -> str:

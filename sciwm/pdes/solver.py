@@ -47,10 +47,10 @@ class Solver:
         return self.stepper.step(v)
 
     def _prepare(
-        self, u: torch.Tensor, forcing: torch.Tensor | None
+        self, u: torch.Tensor, forcing: torch.Tensor | None, finite: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         pde = self.pde
-        pde.check_state(u)
+        pde.check_state(u, finite)
         v = pde.to_spectral(u.to(device=pde.device, dtype=pde.dtype))
         if pde.nkx == pde.grid.n[0] // 2 + 1:
             # the x-Nyquist mode cannot carry a complex amplitude on a real grid: drop it, so that
@@ -64,7 +64,7 @@ class Solver:
                     f"{pde.name}: forcing has shape {tuple(forcing.shape)}, expected ({_batch_choices(u.shape[0])}, "
                     f"{', '.join(str(s) for s in u.shape[1:])})"
                 )
-            if not torch.isfinite(forcing).all():
+            if finite and not torch.isfinite(forcing).all():
                 raise SciwmError(f"{pde.name}: forcing contains NaN or Inf")
             f_hat = pde.to_spectral(forcing.to(torch.float64)) * pde.mask
             if self._static_forcing is not None:
@@ -92,10 +92,13 @@ class Solver:
                 "or check the parameters and initial condition"
             )
 
-    def advance_tracked(self, u: torch.Tensor, steps: int, forcing: torch.Tensor | None = None) -> torch.Tensor:
-        """`advance` without `torch.no_grad()` and without its finiteness check: the same calls in the same
-        order, so the same numbers, differentiable in `u` and `forcing` wherever autograd is on."""
-        v, f_hat = self._prepare(u, forcing)
+    def advance_tracked(self, u: torch.Tensor, steps: int, forcing: torch.Tensor | None = None,
+                        finite: bool = True) -> torch.Tensor:
+        """`advance` without `torch.no_grad()` and without its check of the result: the same calls in the same
+        order, so the same numbers, differentiable in `u` and `forcing` wherever autograd is on. `finite =
+        False` also lets non-finite input through (it comes out non-finite): a learned model inside a rollout
+        must not stop it, the rollout reports the divergence."""
+        v, f_hat = self._prepare(u, forcing, finite)
         return self.pde.to_physical(self._advance_spectral(v, steps, f_hat))
 
     @torch.no_grad()
