@@ -9,7 +9,7 @@ set -u
 OUT=${OUT:-/tmp/gpu-out}
 TOTAL=${TOTAL:-570}
 MINUTES=${MINUTES:-0.75}     # each surrogate of the accuracy tables
-WM_MINUTES=${WM_MINUTES:-2.5}  # each issue-7 world model (25 CPU minutes gave useless NS models, RESULTS.md) and the issue-5 JEPA
+WM_MINUTES=${WM_MINUTES:-2.5}  # each issue-7 world model (25 CPU minutes: latent_fno, JEPA useless, closure 62%; RESULTS.md) and the issue-5 JEPA
 DEVICE=${DEVICE:-cuda}
 SAMPLES=${SAMPLES:-256}
 PY=${PY:-$(command -v python3)}
@@ -34,21 +34,23 @@ $PY -c "import torch, neuralop; print('torch', torch.__version__, torch.cuda.get
 part "CUDA tests"
 box 90 $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tail -15 | tee "$OUT/tests.txt"
 
-part "issue 7: ns2d-forced world models ($WM_MINUTES min each: latent_fno with forcing fields, jepa), ns2d-reach on the GPU"
+part "issue 7: ns2d-forced world models ($WM_MINUTES min each: latent_fno with forcing fields, closure), ns2d-reach on the GPU"
 box 60 $PY -m sciwm generate datasets/ns2d-forced.toml --out $W/nsf --samples $SAMPLES --device $DEVICE --batch 320 2>&1 | tail -1
-JEPA="--set model.name=jepa --set model.width=32 --set model.latent_downsample=8 --set model.latent_dim=64 --set model.layers=3 --set model.predictor_hidden=256"
-for wm in nswm nsjepa; do
-  box $(($(mins "$WM_MINUTES") + 40)) $PY -m sciwm train sciwm/configs/wm-ns2d-forced.toml --out $W/$wm \
+# the closure (16x16 NS solver + CNN): on 25 CPU minutes 62% at 41x (width 16, dt 0.2), 75% at ~14x (width 32, dt 0.1)
+CLOSURE="--set model.width=32 --set model.solver_dt=0.1"
+for wm in nswm nsclosure; do
+  cfg=sciwm/configs/wm-ns2d-forced.toml; [ $wm = nsclosure ] && cfg=sciwm/configs/wm-ns2d-forced-closure.toml
+  box $(($(mins "$WM_MINUTES") + 40)) $PY -m sciwm train $cfg --out $W/$wm \
       --set data.train=$W/nsf/train.h5 --set data.val=$W/nsf/val.h5 --set train.max_minutes=$WM_MINUTES \
-      --set train.steps=1000000 --set train.val_every=1000000 --device $DEVICE --quiet $([ $wm = nsjepa ] && echo $JEPA) 2>&1 | tail -2
+      --set train.steps=1000000 --set train.val_every=1000000 --device $DEVICE --quiet $([ $wm = nsclosure ] && echo $CLOSURE) 2>&1 | tail -2
   tail -1 $W/$wm/metrics.csv
 done
-box 180 $PY -m sciwm plan benchmarks/tasks/ns2d-reach.toml --model $W/nswm --planner zero,cem,cem-solver \
-    --budget 256 --replan-every 2 --device $DEVICE --out $W/plan-ns --quiet 2>&1 | tail -5
+box 180 $PY -m sciwm plan benchmarks/tasks/ns2d-reach.toml --model $W/nsclosure --planner zero,cem,cem-solver,cem-solver@32,cem-solver@16:0.2 \
+    --budget 256 --replan-every 2 --device $DEVICE --out $W/plan-ns --quiet 2>&1 | tail -6
 cp $W/plan-ns/plan.md "$OUT/plan-ns.md" 2>/dev/null
-box 60 $PY -m sciwm plan benchmarks/tasks/ns2d-reach.toml --model $W/nsjepa --planner cem \
-    --budget 256 --replan-every 2 --device $DEVICE --out $W/plan-ns-jepa --quiet 2>&1 | tail -2
-cp $W/plan-ns-jepa/plan.md "$OUT/plan-ns-jepa.md" 2>/dev/null
+box 60 $PY -m sciwm plan benchmarks/tasks/ns2d-reach.toml --model $W/nswm --planner cem \
+    --budget 256 --replan-every 2 --device $DEVICE --out $W/plan-ns-latent --quiet 2>&1 | tail -2
+cp $W/plan-ns-latent/plan.md "$OUT/plan-ns-latent.md" 2>/dev/null
 
 part "ns2d-kolmogorov: generate, default vs plain baseline, $MINUTES min each, then the solver ladder"
 box 60 $PY -m sciwm generate datasets/ns2d-kolmogorov.toml --out $W/ns2d --samples $SAMPLES --device $DEVICE --batch 320 2>&1 | tail -1

@@ -46,7 +46,7 @@ def add_plan_parser(sub: argparse._SubParsersAction) -> None:
                    "loop), cem-solver@32[:dt] (the solver on a 32-point grid in the loop), "
                    "cem-multiscale, ... (coarse model over the horizon, model refines), zero (default: cem)")
     p.add_argument("--model", metavar="RUN", help="trained world model run (latent_fno, jepa, or a field "
-                   "model: fno, tfno, unet); needed by the latent and multiscale planners")
+                   "model: fno, tfno, unet, closure); needed by the latent and multiscale planners")
     p.add_argument("--coarse-model", metavar="RUN", help="world model run trained with [data] time_stride = s > 1: "
                    "the coarse level of the *-multiscale planners")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for plan.md, results.json, figures")

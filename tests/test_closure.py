@@ -175,3 +175,73 @@ def test_a_diverged_state_propagates_as_nan_instead_of_stopping_the_rollout(data
     with torch.no_grad():
         out = model(x, None, torch.zeros(2, 6))
     assert out[0].isnan().all() and torch.isfinite(out[1]).all()
+
+
+def test_a_strided_closure_forces_each_frame_interval_with_its_own_action(data):
+    """time_stride 2: one model step is two frames, each forced by its own action (concatenated)."""
+    spec, w = spec_of(data / "val.h5")
+    physics = {**json.loads(spec.physics), "time_stride": 2}
+    strided = DataSpec(channels=1, grid=(64,), history=1, n_action=12, forcing=spec.forcing,
+                       physics=json.dumps(physics))
+    model = closure(strided, solver_dt=0.01)
+    u, a = frames_and_actions(data / "val.h5")
+    x = w.stats.normalize(u[:, :-2].reshape(-1, 1, 1, 64).float())
+    act = torch.cat([a[:, :-2], a[:, 1:-1]], -1).reshape(-1, 12).float()
+    target = w.stats.normalize(u[:, 2:].reshape(-1, 1, 64).float())
+    swapped = torch.cat([act[:, 6:], act[:, :6]], 1)
+    with torch.no_grad():
+        err = float((model(x, None, act) - target).norm() / (target - x[:, 0]).norm())
+        err_swapped = float((model(x, None, swapped) - target).norm() / (target - x[:, 0]).norm())
+    assert err < 1e-4 and err_swapped > 0.02, (err, err_swapped)
+
+
+NS_CARD = """
+name = "closure-ns-forced"
+pde = "ns2d"
+[domain]
+length = [6.283185307179586, 3.141592653589793]
+n = [32, 16]
+[params]
+nu = 0.01
+alpha = 0.1
+[ic]
+kind = "grf"
+[time]
+dt = 0.02
+save_every = 0.1
+frames = 4
+precision = "float64"
+[forcing]
+modes = [[1, 0], [0, 1]]
+scale = 1.0
+[splits]
+train = 3
+seed = 2
+"""
+
+
+def test_a_closure_on_a_non_square_grid_is_the_solver_and_its_coarsening(tmp_path):
+    generate(Card.from_text(NS_CARD), tmp_path, progress=False)
+    spec, w = spec_of(tmp_path / "train.h5")
+    assert spec.grid == (16, 32)  # tensor order (ny, nx)
+    with h5py.File(tmp_path / "train.h5") as f:
+        u, a = torch.from_numpy(f["vorticity"][:]), torch.from_numpy(f["action"][:]).float()
+        system = ControlSystem.from_attrs(dict(f.attrs))
+    x = w.stats.normalize(u[:, 0, None, None].float())
+    exact = closure(spec, solver_dt=0.02)
+    with torch.no_grad():
+        pred = exact(x, None, a[:, 0])
+    target = w.stats.normalize(u[:, 1, None].float())
+    assert float((pred - target).norm() / (target - x[:, 0]).norm()) < 1e-4
+    coarse = closure(spec, resolution=16)  # 16 x 16 on the 32 x 16 domain; step 0.02 x 16 / 16
+    with torch.no_grad():
+        pred = w.stats.denormalize(coarse(x, None, a[:, 0]))
+    rung = system.coarsened(16)
+    expected = resample(rung.run(resample(u[:, 0, None], (16, 16)), a[:, :1].double())[:, -1], (16, 32)).float()
+    torch.testing.assert_close(pred, expected, rtol=0, atol=1e-5 * float(expected.abs().max()))
+
+
+def test_a_closure_whose_grid_drops_a_forced_mode_is_refused(data):
+    spec, _ = spec_of(data / "val.h5")  # modes 1, 2, 3: the 2/3 rule keeps |m| < 8 / 3 on 8 points
+    with pytest.raises(SciwmError, match="closure at resolution 8"):
+        closure(spec, resolution=8)

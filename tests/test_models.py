@@ -247,3 +247,9 @@ def test_resolution_runs_the_network_on_the_resolved_modes(name, grid, r):
 def test_resolution_must_be_even():
     with pytest.raises(SciwmError, match="model.resolution = 33"):
         ModelConfig(resolution=33)
+
+
+@pytest.mark.parametrize("name", ["unet", "latent_fno"])
+def test_a_resolution_is_refused_by_models_that_run_on_the_data_grid(name):
+    with pytest.raises(SciwmError, match=f"model.resolution: {name} runs on the data's grid"):
+        tiny(name, (32,), resolution=16)

@@ -21,6 +21,7 @@ from torch import Tensor
 from sciwm.control.system import effort
 from sciwm.control.worlds import World
 from sciwm.errors import SciwmError
+from sciwm.pdes.grid import MIN_POINTS
 
 
 class Planner:
@@ -190,13 +191,13 @@ def coarse_solver(where: str) -> tuple[int, float | None]:
 def _rung(spec: str, rung: str) -> str:
     n, colon, dt = rung.partition(":")
     try:
-        ok = int(n) >= 4 and int(n) % 2 == 0 and (not colon or float(dt) > 0)
+        ok = int(n) >= MIN_POINTS and int(n) % 2 == 0 and (not colon or float(dt) > 0)
     except ValueError:
         ok = False
     if not ok:
-        raise SciwmError(f"planner {spec!r}: after @ give an even number of grid points >= 4 and optionally "
-                         ":dt, e.g. @32 or @32:0.02")
-    return f"{int(n)}:{float(dt):g}" if colon else str(int(n))
+        raise SciwmError(f"planner {spec!r}: after @ give an even number of grid points >= {MIN_POINTS} and "
+                         "optionally :dt, e.g. @32 or @32:0.02")
+    return f"{int(n)}:{float(dt)!r}" if colon else str(int(n))
 
 
 def _keep_best(a: Tensor, cost: Tensor, best: Tensor, best_cost: float) -> tuple[Tensor, float]:

@@ -99,11 +99,11 @@ class ControlSystem:
         model (the ladder rung of `<method>-solver@n[:dt]`). Default `dt`: this system's step times
         `n_fine / n` (the CFL number kept), shortened to divide the control interval. Fields move between
         the grids with `sciwm.pdes.grid.resample`; the forcing modes must be resolved on the coarse grid."""
-        from sciwm.pdes.grid import Grid
+        from sciwm.pdes.grid import MIN_POINTS, Grid
 
         grid = self.grid
-        if isinstance(n, bool) or not isinstance(n, int) or n < 4 or n % 2:
-            raise SciwmError(f"coarse solver: n={n} points; use an even whole number >= 4")
+        if isinstance(n, bool) or not isinstance(n, int) or n < MIN_POINTS or n % 2:
+            raise SciwmError(f"coarse solver: n={n} points; use an even whole number >= {MIN_POINTS}")
         if any(n > m for m in grid.n):
             raise SciwmError(f"coarse solver: n={n} is finer than the system's grid {grid.n}")
         interval = self.steps * self.solver.dt

@@ -36,7 +36,7 @@ from torch import Tensor
 from sciwm.checkpoint import LoadedRun
 from sciwm.control.system import ControlSystem, relative_distance
 from sciwm.errors import SciwmError
-from sciwm.pdes.grid import resample
+from sciwm.pdes.grid import drop_nyquist, resample
 
 
 class World(Protocol):
@@ -119,7 +119,8 @@ class FieldAsLatent(torch.nn.Module):
         return z if self.grids is None else resample(z, self.grids[1])
 
     def step_latent(self, z_hist: Tensor, params: Tensor | None = None, action: Tensor | None = None) -> Tensor:
-        return self.model(z_hist, params, action)
+        z = self.model(z_hist, params, action)
+        return z if self.grids is None else drop_nyquist(z, len(self.grids[0]))  # as the full-grid output
 
 
 @dataclass

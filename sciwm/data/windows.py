@@ -400,7 +400,8 @@ def step_actions(per_frame: np.ndarray, time_stride: int, steps: int) -> np.ndar
 
 def physics_of(attrs: Mapping[str, Any]) -> str:
     """What a solver needs to step a file's PDE (JSON: pde, params, sampled_params, length, dt_solver,
-    dt_save), from the global attributes of a generated file; "" where they are missing (converted data)."""
+    dt_save), from the global attributes of a generated file; "" where one is missing. Converted files have
+    them all but `dt_solver` is NaN there (unknown), and models that need it refuse them."""
     if not all(key in attrs for key in ("pde", "params", "domain_length", "dt_solver", "dt_save")):
         return ""
 

@@ -17,6 +17,7 @@ class Surrogate(nn.Module):
     """
 
     latent: bool = False
+    takes_resolution: bool = False  # whether `cfg.resolution` (a coarser work grid) applies; refused otherwise
 
     def __init__(self, cfg: ModelConfig, spec: DataSpec) -> None:
         super().__init__()
@@ -33,7 +34,7 @@ class Surrogate(nn.Module):
     def work_grid(self) -> tuple[int, ...]:
         """The grid the network runs on: `resolution` points per dim (never finer than the data's), or the
         data's grid (models that take `resolution`: fno, tfno, jepa, closure)."""
-        r = self.cfg.resolution
+        r = self.cfg.resolution if self.takes_resolution else 0
         return tuple(min(r, n) for n in self.spec.grid) if r else self.spec.grid
 
     def take_forcing_fields(self, grid: tuple[int, ...]) -> None:

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from sciwm.errors import SciwmError
+from sciwm.forcing import ModalForcing
 from sciwm.models.base import Surrogate
 from sciwm.models.conditioning import forcing_fields, input_channels, n_input_channels
 from sciwm.models.config import DataSpec, ModelConfig
@@ -54,9 +55,17 @@ class PeriodicCNN(nn.Sequential):
 class ClosureSurrogate(Surrogate):
     """Coarse solver + learned correction: history (B, k, C, *grid) -> next frame (B, C, *grid), normalised."""
 
+    takes_resolution = True
+
     def __init__(self, cfg: ModelConfig, spec: DataSpec) -> None:
         super().__init__(cfg, spec)
         self.physics = _physics(spec)
+        if spec.forcing and spec.n_action:  # the coarse solver's 2/3 dealiasing must keep every forced mode
+            modes = [tuple(m) if isinstance(m, list) else m for m in json.loads(spec.forcing)["modes"]]
+            try:
+                ModalForcing(Grid(n=tuple(reversed(self.work_grid)), length=tuple(self.physics["length"])), modes)
+            except SciwmError as err:
+                raise SciwmError(f"closure at resolution {cfg.resolution}: {err}") from None
         self.take_forcing_fields(self.work_grid)
         n_in = n_input_channels(spec.history + 1, spec.channels, self.n_values(), spec.ndim, cfg.positional)
         self.net = PeriodicCNN(n_in, spec.channels, cfg.width, cfg.layers, spec.ndim)
@@ -136,7 +145,8 @@ def _physics(spec: DataSpec) -> dict:
         raise SciwmError(f"closure: the data has {spec.n_params} per-trajectory parameter(s); the closure's coarse "
                          "solver needs fixed parameters")
     if not all(math.isfinite(p[k]) and p[k] > 0 for k in ("dt_solver", "dt_save")):
-        raise SciwmError("closure: the data's dt_solver and dt_save must be positive numbers")
+        raise SciwmError("closure: the data does not say its solver's time step (dt_solver), as converted files "
+                         "do not; train a closure on data from `sciwm generate`")
     if spec.n_action and not spec.forcing:
         raise SciwmError("closure: the data's actions are not described as modal forcing (no 'forcing' attribute), "
                          "so its solver cannot apply them")

@@ -90,6 +90,7 @@ class FNOSurrogate(Surrogate):
     """
 
     factorized = False
+    takes_resolution = True
 
     def __init__(self, cfg: ModelConfig, spec: DataSpec) -> None:
         super().__init__(cfg, spec)

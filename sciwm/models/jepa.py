@@ -88,6 +88,8 @@ class Predictor(nn.Module):
 class JEPASurrogate(Surrogate):
     """Vector-latent JEPA world model; see the module docstring for the parts and their shapes."""
 
+    takes_resolution = True
+
     latent = True
 
     def __init__(self, cfg: ModelConfig, spec: DataSpec) -> None:

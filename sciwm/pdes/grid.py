@@ -147,6 +147,20 @@ def resample(u: torch.Tensor, shape: tuple[int, ...] | int) -> torch.Tensor:
     return torch.fft.irfftn(out * scale, s=shape, dim=dims)
 
 
+def drop_nyquist(u: torch.Tensor, d: int) -> torch.Tensor:
+    """`u: (..., *space)` with its Nyquist modes (wavenumber n/2 along any of the `d` trailing axes, all even)
+    zeroed: what `resample` keeps of a field when it goes to a finer grid, so a field kept on a coarse grid
+    stays equal to its interpolation on the fine one."""
+    dims = tuple(range(-d, 0))
+    shape = tuple(u.shape[-d:])
+    uh = torch.fft.rfftn(u, dim=dims)
+    for ax, n in zip(dims, shape, strict=True):
+        index = [slice(None)] * uh.ndim
+        index[ax] = n // 2 if ax != -1 else uh.shape[-1] - 1
+        uh[tuple(index)] = 0
+    return torch.fft.irfftn(uh, s=shape, dim=dims)
+
+
 def _copy_blocks(out: torch.Tensor, src_t: torch.Tensor, idx: list, src: list, d: int) -> None:
     """Copy every combination of per-axis slice pairs from `src_t` into `out`."""
     for combo in itertools.product(*[range(len(i)) for i in idx]):
