@@ -21,6 +21,9 @@ class Surrogate(nn.Module):
 
     def __init__(self, cfg: ModelConfig, spec: DataSpec) -> None:
         super().__init__()
+        if cfg.resolution and not self.takes_resolution:
+            raise SciwmError(f"model.resolution: {cfg.name} runs on the data's grid; only fno, tfno, jepa and "
+                             "closure take a resolution")
         self.cfg = cfg
         self.spec = spec
         self.register_buffer("forcing_basis", None, persistent=False)  # (A, *grid) where actions are fields
@@ -34,7 +37,7 @@ class Surrogate(nn.Module):
     def work_grid(self) -> tuple[int, ...]:
         """The grid the network runs on: `resolution` points per dim (never finer than the data's), or the
         data's grid (models that take `resolution`: fno, tfno, jepa, closure)."""
-        r = self.cfg.resolution if self.takes_resolution else 0
+        r = self.cfg.resolution
         return tuple(min(r, n) for n in self.spec.grid) if r else self.spec.grid
 
     def take_forcing_fields(self, grid: tuple[int, ...]) -> None:

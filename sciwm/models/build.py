@@ -27,11 +27,7 @@ def build_model(cfg: ModelConfig, spec: DataSpec) -> Surrogate:
     """The surrogate named by `cfg.name`, sized for data described by `spec`. Prints nothing."""
     if cfg.name not in MODELS:
         raise SciwmError(f"model.name: unknown model {cfg.name!r}; known: {', '.join(MODELS)}")
-    cls = MODELS[cfg.name]
-    if cfg.resolution and not cls.takes_resolution:
-        known = ", ".join(n for n, c in MODELS.items() if c.takes_resolution)
-        raise SciwmError(f"model.resolution: {cfg.name} runs on the data's grid; only {known} take a resolution")
-    return cls(cfg, spec)
+    return MODELS[cfg.name](cfg, spec)
 
 
 def count_parameters(model: nn.Module) -> int:

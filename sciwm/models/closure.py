@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from sciwm.errors import SciwmError
 from sciwm.forcing import ModalForcing
 from sciwm.models.base import Surrogate
-from sciwm.models.conditioning import forcing_fields, input_channels, n_input_channels
+from sciwm.models.conditioning import input_channels, n_input_channels
 from sciwm.models.config import DataSpec, ModelConfig
 from sciwm.pdes import FAMILIES, Grid, Solver, make_solver
 from sciwm.pdes.grid import resample
@@ -60,10 +60,11 @@ class ClosureSurrogate(Surrogate):
     def __init__(self, cfg: ModelConfig, spec: DataSpec) -> None:
         super().__init__(cfg, spec)
         self.physics = _physics(spec)
+        self.grid = Grid(n=tuple(reversed(self.work_grid)), length=tuple(self.physics["length"]))  # the solver's
         if spec.forcing and spec.n_action:  # the coarse solver's 2/3 dealiasing must keep every forced mode
             modes = [tuple(m) if isinstance(m, list) else m for m in json.loads(spec.forcing)["modes"]]
             try:
-                ModalForcing(Grid(n=tuple(reversed(self.work_grid)), length=tuple(self.physics["length"])), modes)
+                ModalForcing(self.grid, modes)
             except SciwmError as err:
                 raise SciwmError(f"closure at resolution {cfg.resolution}: {err}") from None
         self.take_forcing_fields(self.work_grid)
@@ -93,20 +94,20 @@ class ClosureSurrogate(Surrogate):
         """The coarse solver on `device` (built on first use; solvers are not modules, so not moved by `.to`)."""
         if device not in self._solvers:
             p = self.physics
-            grid = Grid(n=tuple(reversed(self.work_grid)), length=tuple(p["length"]))
-            self._solvers[device] = make_solver(p["pde"], grid, self.solver_dt, p["params"], device=device,
+            self._solvers[device] = make_solver(p["pde"], self.grid, self.solver_dt, p["params"], device=device,
                                                 dtype=torch.float32)
         return self._solvers[device]
 
-    def coarse_step(self, u: Tensor, action: Tensor) -> Tensor:
-        """The coarse solver over one model step: normalised `u (B, C, *work_grid)`, raw `action (B, s * A)` or
-        (B, 0) -> normalised `(B, C, *work_grid)`; differentiable where autograd is on. Non-finite input comes
-        out non-finite instead of raising: a diverging rollout is reported by the rollout, not stopped here."""
+    def coarse_step(self, u: Tensor, fields: Tensor | None) -> Tensor:
+        """The coarse solver over one model step: normalised `u (B, C, *work_grid)`, the step's forcing fields
+        `(B, s, *work_grid)` (one per frame interval) or None -> normalised `(B, C, *work_grid)`; differentiable
+        where autograd is on. Non-finite input comes out non-finite instead of raising: a diverging rollout is
+        reported by the rollout, not stopped here."""
         with torch.autocast(u.device.type, enabled=False):
             x = u.float() * self.std + self.mean
             solver = self.solver(x.device)
-            if self.forcing_basis is not None and action.shape[1]:
-                fields = forcing_fields(action.float(), self.forcing_basis.float())  # (B, s, *grid)
+            if fields is not None:
+                fields = fields.float()
                 for j in range(self.sub_steps):
                     x = solver.advance_tracked(x, self.steps_per_frame, fields[:, j:j + 1], finite=False)
             else:
@@ -120,8 +121,10 @@ class ClosureSurrogate(Surrogate):
         grid = tuple(history.shape[3:])
         if self.work_grid != self.spec.grid:
             history = resample(history, self.work_grid)
-        coarse = self.coarse_step(history[:, -1], action).to(history.dtype)
-        values = self.condition_inputs(params, action, tuple(history.shape[3:]))
+        with torch.autocast(history.device.type, enabled=False):  # the solver's forcing in float32 under bf16
+            values = self.condition_inputs(params, action, tuple(history.shape[3:]))  # [params (B, 0), fields]
+        fields = values[-1] if self.forcing_basis is not None and action.shape[1] else None
+        coarse = self.coarse_step(history[:, -1], fields).to(history.dtype)
         x = input_channels(torch.cat([history, coarse[:, None]], 1), values, self.cfg.positional)
         return resample(coarse + self.net(x), grid)
 
