@@ -44,13 +44,15 @@ def add_plan_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--planner", default="cem", help="comma-separated: cem, mppi, grad, random (in the model's "
                    "latent space), cem-solver, mppi-solver, grad-solver, random-solver (true solver in the "
                    "loop), cem-solver@32[:dt] (the solver on a 32-point grid in the loop), "
-                   "cem-multiscale, ... (coarse model over the horizon, model refines), zero (default: cem)")
+                   "cem-multiscale, ... (coarse model over the horizon, model refines), zero; a planner's own budget "
+                   "after /, e.g. grad/16 (default: cem)")
     p.add_argument("--model", metavar="RUN", help="trained world model run (latent_fno, jepa, or a field "
                    "model: fno, tfno, unet, closure); needed by the latent and multiscale planners")
     p.add_argument("--coarse-model", metavar="RUN", help="world model run trained with [data] time_stride = s > 1: "
                    "the coarse level of the *-multiscale planners")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for plan.md, results.json, figures")
-    p.add_argument("--budget", type=int, default=512, help="action sequences rolled out per plan (default 512)")
+    p.add_argument("--budget", type=int, default=512,
+                   help="action sequences rolled out per plan, for planners without their own /B (default 512)")
     p.add_argument("--replan-every", type=int, default=0, metavar="R",
                    help="receding-horizon MPC: execute R actions, observe, re-plan (default 0: open loop)")
     p.add_argument("--device", default="cpu")

@@ -26,7 +26,7 @@ from sciwm.control import (
 )
 from sciwm.control.animation import animate_case, animation_path, case_frames
 from sciwm.control.multiscale import MultiScale, MultiScaleWorld
-from sciwm.control.planners import parse_planner
+from sciwm.control.planners import parse_planner, planner_budget
 from sciwm.control.report import read_results, reference, run_suite, speedup
 from sciwm.control.system import relative_distance
 from sciwm.data.card import Card
@@ -181,22 +181,26 @@ def test_plan_command_writes_results_that_round_trip(tmp_path):
     (tmp_path / "tasks.toml").write_text(SUITE)
     parser = argparse.ArgumentParser()
     add_plan_parser(parser.add_subparsers())
-    args = parser.parse_args(["plan", str(tmp_path / "tasks.toml"), "--planner", "zero,random-solver,random-solver@16",
-                              "--budget", "64", "--out", str(tmp_path / "out"), "--quiet"])
+    args = parser.parse_args(["plan", str(tmp_path / "tasks.toml"), "--planner",
+                              "zero,random-solver,random-solver@16/32", "--budget", "64",
+                              "--out", str(tmp_path / "out"), "--quiet"])
     args.func(args)
     out = tmp_path / "out"
     result = read_results(out / "results.json")
     assert result == json.loads(json.dumps(result))
-    assert [p["name"] for p in result["planners"]] == ["zero", "random-solver", "random-solver@16"]
+    assert [p["name"] for p in result["planners"]] == ["zero", "random-solver", "random-solver@16/32"]
+    assert [p["budget"] for p in result["planners"]] == [64, 64, 32]
     zero, rand, coarse = (p["summary"] for p in result["planners"])
     assert rand["distance_mean"] < zero["distance_mean"] and zero["effort_mean"] == 0.0
     assert coarse["distance_mean"] < zero["distance_mean"]
     assert len(result["planners"][0]["episodes"][0]["distances"]) == 4
     md = (out / "plan.md").read_text()
-    assert "| random-solver |" in md and "speed-up vs random-solver |" in md
+    assert "| random-solver | 64 |" in md and "| random-solver@16/32 | 32 |" in md
+    assert "speed-up vs random-solver |" in md
     timed = {"planners": [{"name": n, "summary": {"plan_seconds_mean": t}}
-                          for n, t in (("zero", 0.0), ("cem", 0.5), ("cem-solver", 20.0), ("cem-solver@16", 0.25))]}
-    assert reference(timed) == "cem-solver" and speedup(timed, "cem") == 40.0 and speedup(timed, "cem-solver@16") == 80
+                          for n, t in (("zero", 0.0), ("cem", 0.5), ("cem-solver/256", 20.0), ("cem-solver@16", 0.25))]}
+    assert reference(timed) == "cem-solver/256"
+    assert speedup(timed, "cem") == 40.0 and speedup(timed, "cem-solver@16") == 80
     assert "speed-up vs" in md and md.count("x |") == 2 and "| — |" in md  # 1x, the @16 rung; zero gets —
     assert (out / "distance.png").stat().st_size > 0 and (out / "fields.png").stat().st_size > 0
     from PIL import Image
@@ -495,6 +499,19 @@ def test_solver_planners_take_a_coarse_grid(spec, where):
 def test_a_bad_coarse_planner_is_refused_in_one_line(spec, message):
     with pytest.raises(SciwmError, match=message) as err:
         parse_planner(spec)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("spec, expected", [("grad/16", ("grad", 16)), (" cem ", ("cem", 64)),
+                                            ("cem-solver@32:0.02/128", ("cem-solver@32:0.02", 128))])
+def test_a_planner_may_carry_its_own_budget(spec, expected):
+    assert planner_budget(spec, 64) == expected
+
+
+@pytest.mark.parametrize("spec", ["grad/0", "grad/x", "grad/", "cem/-4", "cem/1.5"])
+def test_a_bad_planner_budget_is_refused_in_one_line(spec):
+    with pytest.raises(SciwmError, match="after / give the rollouts per plan") as err:
+        planner_budget(spec, 64)
     assert "\n" not in str(err.value)
 
 

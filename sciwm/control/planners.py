@@ -182,6 +182,18 @@ def parse_planner(spec: str) -> tuple[Planner, str]:
     return PLANNERS[name](), "solver" if name == "zero" else (where or "latent")
 
 
+def planner_budget(spec: str, default: int) -> tuple[str, int]:
+    """`"grad/16"` -> ("grad", 16); `"cem-solver@32"` -> ("cem-solver@32", default): a planner's own budget
+    (rollouts per plan) after `/` overrides the run's, so planners can be compared at their own operating
+    points in one run (a gradient planner needs far fewer rollouts than CEM)."""
+    name, slash, budget = spec.strip().partition("/")
+    if not slash:
+        return name, default
+    if not budget.isdigit() or int(budget) < 1:
+        raise SciwmError(f"planner {spec!r}: after / give the rollouts per plan, a positive integer, e.g. grad/16")
+    return name, int(budget)
+
+
 def coarse_solver(where: str) -> tuple[int, float | None]:
     """`"solver@32:0.02"` -> (32, 0.02); `"solver@32"` -> (32, None)."""
     n, _, dt = where.removeprefix("solver@").partition(":")

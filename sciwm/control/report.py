@@ -16,7 +16,7 @@ import numpy as np
 
 from sciwm.control.mpc import Episode, run_episode
 from sciwm.control.multiscale import MultiScaleWorld
-from sciwm.control.planners import coarse_solver, parse_planner
+from sciwm.control.planners import coarse_solver, parse_planner, planner_budget
 from sciwm.control.system import ControlSystem
 from sciwm.control.tasks import SuiteSpec
 from sciwm.control.worlds import LatentWorld, SolverWorld, World
@@ -28,15 +28,19 @@ RESULTS_VERSION = 1
 def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model: str | Path | None = None,
               budget: int = 512, replan_every: int = 0, device: str = "cpu",
               log: Callable[[str], None] | None = None, coarse_model: str | Path | None = None) -> dict:
-    """Run `planners` (names as in `parse_planner`) on the suite `tasks`; write `out`; return the results.
-    `*-multiscale` planners plan with `coarse_model` (time_stride s > 1) and refine with `model`."""
+    """Run `planners` (names as in `parse_planner`, each optionally with its own budget: `grad/16`) on the
+    suite `tasks`; write `out`; return the results. `*-multiscale` planners plan with `coarse_model`
+    (time_stride s > 1) and refine with `model`."""
     spec = SuiteSpec.load(tasks)
-    parsed = [(name, *parse_planner(name)) for name in planners]
     if budget < 1:
         raise SciwmError(f"--budget {budget}: need at least 1 rollout per plan")
-    wheres = {where for _, _, where in parsed}
+    parsed = []
+    for name in planners:
+        base, own = planner_budget(name, budget)
+        parsed.append((name.strip(), *parse_planner(base), own))
+    wheres = {where for _, _, where, _ in parsed}
     if wheres & {"latent", "multiscale"} and model is None:
-        raise SciwmError("latent planners (" + ", ".join(n for n, _, w in parsed if not w.startswith("solver")) +
+        raise SciwmError("latent planners (" + ", ".join(n for n, _, w, _ in parsed if not w.startswith("solver")) +
                          ") need --model RUN (a trained world model: latent_fno, jepa, fno, tfno or unet)")
     if "multiscale" in wheres and coarse_model is None:
         raise SciwmError("multiscale planners need --coarse-model RUN (a world model trained with "
@@ -45,15 +49,16 @@ def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model
     worlds = _worlds(cases[0].system, wheres, model, coarse_model, device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    episodes: dict[str, list[Episode]] = {name: [] for name, _, _ in parsed}
+    episodes: dict[str, list[Episode]] = {name: [] for name, _, _, _ in parsed}
     for task in cases:
-        for name, planner, where in parsed:
-            ep = run_episode(task, planner, worlds[where], budget, replan_every, label=name)
+        for name, planner, where, own in parsed:
+            ep = run_episode(task, planner, worlds[where], own, replan_every, label=name)
             episodes[name].append(ep)
             if log:
                 log(f"{task.name} {name}: distance {ep.score.distance:.3g} (start {ep.score.distances[0]:.3g}), "
                     f"effort {ep.score.effort:.3g}, {ep.plan_seconds:.2f} s planning")
-    result = _result(spec, (model, coarse_model), budget, replan_every, episodes)
+    budgets = {name: own for name, _, _, own in parsed}
+    result = _result(spec, (model, coarse_model), budget, budgets, replan_every, episodes)
     write_results(result, out / "results.json")
     from sciwm.control.figures import write_figures
 
@@ -85,11 +90,11 @@ def _summary(eps: list[Episode]) -> dict:
             "plan_seconds_mean": statistics.fmean(e.plan_seconds for e in eps), "episodes": len(eps)}
 
 
-def _result(spec: SuiteSpec, models: tuple[str | Path | None, str | Path | None], budget: int, replan_every: int,
-            episodes: dict[str, list[Episode]]) -> dict:
+def _result(spec: SuiteSpec, models: tuple[str | Path | None, str | Path | None], budget: int,
+            budgets: dict[str, int], replan_every: int, episodes: dict[str, list[Episode]]) -> dict:
     planners = []
     for name, eps in episodes.items():
-        planners.append({"name": name, "summary": _summary(eps), "episodes": [
+        planners.append({"name": name, "budget": budgets[name], "summary": _summary(eps), "episodes": [
             {"task": e.task, "seed": e.seed, "distance": e.score.distance, "effort": e.score.effort,
              "success": bool(e.score.success), "plan_seconds": e.plan_seconds, "plans": e.plans,
              "distances": e.score.distances, "actions": np.asarray(e.actions, np.float64).round(6).tolist()}
@@ -121,8 +126,8 @@ def read_results(path: str | Path) -> dict:
 
 def reference(result: dict) -> str | None:
     """The planner with the true (full) solver in the loop that others are timed against: the first
-    `<method>-solver` of the run, or None."""
-    return next((p["name"] for p in result["planners"] if p["name"].endswith("-solver")), None)
+    `<method>-solver[/B]` of the run, or None."""
+    return next((p["name"] for p in result["planners"] if p["name"].partition("/")[0].endswith("-solver")), None)
 
 
 def speedup(result: dict, name: str) -> float:
@@ -138,17 +143,19 @@ def markdown(result: dict) -> str:
     lines = [f"# Planning: {result['suite']}", "",
              f"Tasks `{result['tasks_file']}`, {len(result['seeds'])} cases, horizon {result['horizon']} intervals "
              f"(score: mean relative L2 distance over the last {result['hold']}), success below "
-             f"{result['tolerance']:g}; {result['mode']}; budget {result['budget']} rollouts per plan; "
+             f"{result['tolerance']:g}; {result['mode']}; budget {result['budget']} rollouts per plan "
+             "unless the planner's name sets its own (`name/B`); "
              f"model `{result['model']}`" + (f", coarse model `{result['coarse_model']}`"
                                               if result.get("coarse_model") else "") +
              ". Every plan executed in the true solver.", "",
-             "| planner | success | distance (mean) | distance (median) | effort | planning s / episode |"
+             "| planner | budget | success | distance (mean) | distance (median) | effort | planning s / episode |"
              + (f" speed-up vs {ref} |" if (ref := reference(result)) else ""),
-             "|---|---|---|---|---|---|" + ("---|" if ref else "")]
+             "|---|---|---|---|---|---|---|" + ("---|" if ref else "")]
     for p in result["planners"]:
         s = p["summary"]
-        lines.append(f"| {p['name']} | {s['success_rate']:.0%} | {s['distance_mean']:.3g} | "
-                     f"{s['distance_median']:.3g} | {s['effort_mean']:.3g} | {s['plan_seconds_mean']:.3g} |"
+        lines.append(f"| {p['name']} | {p.get('budget', result['budget'])} | {s['success_rate']:.0%} | "
+                     f"{s['distance_mean']:.3g} | {s['distance_median']:.3g} | {s['effort_mean']:.3g} | "
+                     f"{s['plan_seconds_mean']:.3g} |"
                      + ((" — |" if p["name"] == "zero" else f" {speedup(result, p['name']):.3g}x |") if ref else ""))
     lines += ["", "Planner names: `<method>` plans in the world model's latent space, `<method>-solver` with the "
               "true solver in the loop (`-solver@n[:dt]`: the solver on n points per dim, step dt), "
