@@ -176,26 +176,35 @@ def test_latent_world_refuses_a_model_of_another_task(task):
         LatentWorld(_loaded(model, spec, time_stride=2), task.system)
 
 
-def test_plan_command_writes_results_that_round_trip(tmp_path):
+def test_plan_command_writes_results_that_round_trip(tmp_path, monkeypatch):
+    spent: dict[str, int] = {}  # rollouts each world evaluated: a planner's own budget is the one used
+    costs = SolverWorld.costs
+
+    def counted(self, ctx, actions, hold):  # noqa: ANN001, ANN202
+        spent[self.name] = spent.get(self.name, 0) + actions.shape[0]
+        return costs(self, ctx, actions, hold)
+
+    monkeypatch.setattr(SolverWorld, "costs", counted)
     (tmp_path / "card.toml").write_text(CARD)
     (tmp_path / "tasks.toml").write_text(SUITE)
     parser = argparse.ArgumentParser()
     add_plan_parser(parser.add_subparsers())
     args = parser.parse_args(["plan", str(tmp_path / "tasks.toml"), "--planner",
-                              "zero,random-solver,random-solver@16/32", "--budget", "64",
+                              "zero,random-solver,random-solver@16/128", "--budget", "64",
                               "--out", str(tmp_path / "out"), "--quiet"])
     args.func(args)
     out = tmp_path / "out"
     result = read_results(out / "results.json")
     assert result == json.loads(json.dumps(result))
-    assert [p["name"] for p in result["planners"]] == ["zero", "random-solver", "random-solver@16/32"]
-    assert [p["budget"] for p in result["planners"]] == [64, 64, 32]
+    assert [p["name"] for p in result["planners"]] == ["zero", "random-solver", "random-solver@16/128"]
+    assert [p["budget"] for p in result["planners"]] == [0, 64, 128]
+    assert spent == {"solver": 64 * 2, "solver@16": 128 * 2}  # open loop: one plan per case, two cases
     zero, rand, coarse = (p["summary"] for p in result["planners"])
     assert rand["distance_mean"] < zero["distance_mean"] and zero["effort_mean"] == 0.0
     assert coarse["distance_mean"] < zero["distance_mean"]
     assert len(result["planners"][0]["episodes"][0]["distances"]) == 4
     md = (out / "plan.md").read_text()
-    assert "| random-solver | 64 |" in md and "| random-solver@16/32 | 32 |" in md
+    assert "| zero | — |" in md and "| random-solver | 64 |" in md and "| random-solver@16/128 | 128 |" in md
     assert "speed-up vs random-solver |" in md
     timed = {"planners": [{"name": n, "summary": {"plan_seconds_mean": t}}
                           for n, t in (("zero", 0.0), ("cem", 0.5), ("cem-solver/256", 20.0), ("cem-solver@16", 0.25))]}
@@ -508,11 +517,27 @@ def test_a_planner_may_carry_its_own_budget(spec, expected):
     assert planner_budget(spec, 64) == expected
 
 
-@pytest.mark.parametrize("spec", ["grad/0", "grad/x", "grad/", "cem/-4", "cem/1.5"])
-def test_a_bad_planner_budget_is_refused_in_one_line(spec):
-    with pytest.raises(SciwmError, match="after / give the rollouts per plan") as err:
+@pytest.mark.parametrize("spec, message", [(s, "after / give the rollouts per plan")
+                                           for s in ("grad/0", "grad/x", "grad/", "cem/-4", "cem/1.5", "grad/\u00b2")]
+                         + [("cem-solver/16@32", "comes last"), ("zero/16", "takes no budget")])
+def test_a_bad_planner_budget_is_refused_in_one_line(spec, message):
+    with pytest.raises(SciwmError, match=message) as err:
         planner_budget(spec, 64)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("planner, budget, spent", [(CEM(), 100, 64), (CEM(), 16, 64), (RandomShooting(), 256, 256),
+                                                    (Gradient(), 18, 16), (Gradient(), 1, 4), (Zero(), 512, 0)])
+def test_a_planner_spends_whole_rounds_of_its_batch(planner, budget, spent):
+    assert planner.rollouts(budget) == spent
+
+
+def test_a_planner_named_twice_is_refused(tmp_path):
+    (tmp_path / "card.toml").write_text(CARD)
+    (tmp_path / "tasks.toml").write_text(SUITE)
+    with pytest.raises(SciwmError, match="'grad-solver/8' given twice"):
+        run_suite(tmp_path / "tasks.toml", ["grad-solver/8", "grad-solver/16", " grad-solver/8"], out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("n, dt, message", [(64, None, "finer than"), (16, 0.03, "does not divide"),

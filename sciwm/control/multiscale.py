@@ -81,6 +81,10 @@ class MultiScale(Planner):
     method: Planner = field(default_factory=CEM)
     name: ClassVar[str] = "multiscale"
 
+    def rollouts(self, budget: int) -> int:
+        """Rollouts spent per level (the coarse level and the fine one each spend this)."""
+        return self.method.rollouts(budget)
+
     def plan(self, world: World, history: Tensor, goal: Tensor, horizon: int, budget: int, *, hold: int = 1,
              effort_weight: float = 0.0, init: Tensor | None = None, seed: int = 0) -> Tensor:
         return self.levels(world, history, goal, horizon, budget, hold=hold, effort_weight=effort_weight,

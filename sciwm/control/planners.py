@@ -6,12 +6,14 @@ Every planner minimises `J(a) = world.costs(a) + effort_weight * mean(a^2)` (see
 and is batched over candidates. `budget` is the number of action sequences rolled out in the world (the
 dominant cost): CEM, MPPI and random shooting spend it as `budget // population` rounds of `population`
 candidates; the gradient planner as `budget // restarts` Adam steps on `restarts` sequences (each step
-is one forward and one backward pass). `init` warm-starts (receding-horizon MPC passes the shifted
-previous plan); `seed` makes the sampling reproducible.
+is one forward and one backward pass); at least one round (`rollouts(budget)` is what is spent).
+`init` warm-starts (receding-horizon MPC passes the shifted previous plan); `seed` makes the sampling
+reproducible.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -28,6 +30,18 @@ class Planner:
     """`plan(world, history, goal, horizon, budget, ...) -> actions (horizon, A)`."""
 
     name: ClassVar[str]
+
+    @property
+    def batch(self) -> int:
+        """Sequences evaluated together in one round (population, or restarts): the budget's unit."""
+        return 1
+
+    def rounds(self, budget: int) -> int:
+        return max(1, budget // self.batch)
+
+    def rollouts(self, budget: int) -> int:
+        """Rollouts actually spent per plan for `budget` (a whole number of rounds, at least one)."""
+        return self.rounds(budget) * self.batch
 
     def plan(self, world: World, history: Tensor, goal: Tensor, horizon: int, budget: int, *, hold: int = 1,
              effort_weight: float = 0.0, init: Tensor | None = None, seed: int = 0) -> Tensor:
@@ -52,6 +66,9 @@ class Zero(Planner):
 
     name: ClassVar[str] = "zero"
 
+    def rollouts(self, budget: int) -> int:
+        return 0
+
     def search(self, objective, shape, scale, budget, init, gen):  # noqa: ANN001, ANN201
         return torch.zeros(shape)
 
@@ -63,10 +80,14 @@ class RandomShooting(Planner):
     population: int = 64
     name: ClassVar[str] = "random"
 
+    @property
+    def batch(self) -> int:
+        return self.population
+
     @torch.no_grad()
     def search(self, objective, shape, scale, budget, init, gen):  # noqa: ANN001, ANN201
         best, best_cost = torch.zeros(shape), float("inf")
-        for _ in range(max(1, budget // self.population)):
+        for _ in range(self.rounds(budget)):
             a = (torch.rand((self.population, *shape), generator=gen) * 2 - 1) * scale
             best, best_cost = _keep_best(a, objective(a), best, best_cost)
         return best
@@ -84,12 +105,16 @@ class CEM(Planner):
     momentum: float = 0.1
     name: ClassVar[str] = "cem"
 
+    @property
+    def batch(self) -> int:
+        return self.population
+
     @torch.no_grad()
     def search(self, objective, shape, scale, budget, init, gen):  # noqa: ANN001, ANN201
         mean = torch.zeros(shape) if init is None else init.clone()
         std = torch.full(shape, self.init_std * scale)
         best, best_cost = mean.clone(), float("inf")
-        for _ in range(max(1, budget // self.population)):
+        for _ in range(self.rounds(budget)):
             noise = torch.randn((self.population - 2, *shape), generator=gen)
             a = torch.cat([mean[None], best[None], mean + std * noise]).clamp(-scale, scale)
             cost = objective(a)
@@ -110,11 +135,15 @@ class MPPI(Planner):
     temperature: float = 0.1
     name: ClassVar[str] = "mppi"
 
+    @property
+    def batch(self) -> int:
+        return self.population
+
     @torch.no_grad()
     def search(self, objective, shape, scale, budget, init, gen):  # noqa: ANN001, ANN201
         mean = torch.zeros(shape) if init is None else init.clone()
         best, best_cost = mean.clone(), float("inf")
-        for _ in range(max(1, budget // self.population)):
+        for _ in range(self.rounds(budget)):
             noise = torch.randn((self.population - 1, *shape), generator=gen)
             a = torch.cat([mean[None], mean + self.std * scale * noise]).clamp(-scale, scale)
             cost = objective(a).double()
@@ -135,13 +164,17 @@ class Gradient(Planner):
     lr: float = 0.1  # fraction of scale per Adam step
     name: ClassVar[str] = "grad"
 
+    @property
+    def batch(self) -> int:
+        return self.restarts
+
     def search(self, objective, shape, scale, budget, init, gen):  # noqa: ANN001, ANN201
         start = torch.zeros(shape) if init is None else init
         others = (torch.rand((self.restarts - 1, *shape), generator=gen) - 0.5) * scale
         a = torch.cat([start[None], others]).double().requires_grad_()
         opt = torch.optim.Adam([a], lr=self.lr * scale)
         best, best_cost = start.clone(), float("inf")
-        for _ in range(max(1, budget // self.restarts)):
+        for _ in range(self.rounds(budget)):
             with torch.enable_grad():
                 cost = objective(a)
                 (grad,) = torch.autograd.grad(cost.sum(), a)
@@ -189,8 +222,12 @@ def planner_budget(spec: str, default: int) -> tuple[str, int]:
     name, slash, budget = spec.strip().partition("/")
     if not slash:
         return name, default
-    if not budget.isdigit() or int(budget) < 1:
+    if "@" in budget:
+        raise SciwmError(f"planner {spec!r}: the budget /B comes last, e.g. cem-solver@32/128")
+    if not re.fullmatch(r"[0-9]+", budget) or int(budget) < 1:
         raise SciwmError(f"planner {spec!r}: after / give the rollouts per plan, a positive integer, e.g. grad/16")
+    if name == "zero":
+        raise SciwmError(f"planner {spec!r}: zero plans nothing and takes no budget")
     return name, int(budget)
 
 

@@ -34,9 +34,12 @@ def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model
     spec = SuiteSpec.load(tasks)
     if budget < 1:
         raise SciwmError(f"--budget {budget}: need at least 1 rollout per plan")
-    parsed = []
+    parsed, seen = [], set()
     for name in planners:
         base, own = planner_budget(name, budget)
+        if name.strip() in seen:  # the same planner at two budgets is fine: grad/8,grad/16
+            raise SciwmError(f"planner {name.strip()!r} given twice; name each planner once")
+        seen.add(name.strip())
         parsed.append((name.strip(), *parse_planner(base), own))
     wheres = {where for _, _, where, _ in parsed}
     if wheres & {"latent", "multiscale"} and model is None:
@@ -57,7 +60,7 @@ def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model
             if log:
                 log(f"{task.name} {name}: distance {ep.score.distance:.3g} (start {ep.score.distances[0]:.3g}), "
                     f"effort {ep.score.effort:.3g}, {ep.plan_seconds:.2f} s planning")
-    budgets = {name: own for name, _, _, own in parsed}
+    budgets = {name: planner.rollouts(own) for name, planner, _, own in parsed}  # what was spent
     result = _result(spec, (model, coarse_model), budget, budgets, replan_every, episodes)
     write_results(result, out / "results.json")
     from sciwm.control.figures import write_figures
@@ -126,7 +129,7 @@ def read_results(path: str | Path) -> dict:
 
 def reference(result: dict) -> str | None:
     """The planner with the true (full) solver in the loop that others are timed against: the first
-    `<method>-solver[/B]` of the run, or None."""
+    `<method>-solver[/B]` in the order given, or None."""
     return next((p["name"] for p in result["planners"] if p["name"].partition("/")[0].endswith("-solver")), None)
 
 
@@ -143,8 +146,9 @@ def markdown(result: dict) -> str:
     lines = [f"# Planning: {result['suite']}", "",
              f"Tasks `{result['tasks_file']}`, {len(result['seeds'])} cases, horizon {result['horizon']} intervals "
              f"(score: mean relative L2 distance over the last {result['hold']}), success below "
-             f"{result['tolerance']:g}; {result['mode']}; budget {result['budget']} rollouts per plan "
-             "unless the planner's name sets its own (`name/B`); "
+             f"{result['tolerance']:g}; {result['mode']}; budget: rollouts spent per plan (`--budget` "
+             f"{result['budget']} unless the planner's name sets its own, `name/B`, in whole rounds of its "
+             "population or restarts); "
              f"model `{result['model']}`" + (f", coarse model `{result['coarse_model']}`"
                                               if result.get("coarse_model") else "") +
              ". Every plan executed in the true solver.", "",
@@ -153,7 +157,8 @@ def markdown(result: dict) -> str:
              "|---|---|---|---|---|---|---|" + ("---|" if ref else "")]
     for p in result["planners"]:
         s = p["summary"]
-        lines.append(f"| {p['name']} | {p.get('budget', result['budget'])} | {s['success_rate']:.0%} | "
+        spent = "—" if p["name"] == "zero" else p.get("budget", result["budget"])
+        lines.append(f"| {p['name']} | {spent} | {s['success_rate']:.0%} | "
                      f"{s['distance_mean']:.3g} | {s['distance_median']:.3g} | {s['effort_mean']:.3g} | "
                      f"{s['plan_seconds_mean']:.3g} |"
                      + ((" — |" if p["name"] == "zero" else f" {speedup(result, p['name']):.3g}x |") if ref else ""))
