@@ -26,7 +26,7 @@ def _plan(args: argparse.Namespace) -> None:
     ref = reference(result)
     for p in result["planners"]:
         s = p["summary"]
-        vs = f" ({speedup(result, p['name']):.3g}x faster than {ref})" if ref and p["name"] not in (ref, "zero") \
+        vs = f", speed-up {speedup(result, p['name']):.3g}x vs {ref}" if ref and p["name"] not in (ref, "zero") \
             else ""
         print(f"{p['name']:>14}: success {s['success_rate']:.0%}, distance {s['distance_mean']:.3g}, "
               f"effort {s['effort_mean']:.3g}, {s['plan_seconds_mean']:.2f} s planning per episode{vs}")
