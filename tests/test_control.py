@@ -512,6 +512,7 @@ def test_a_bad_coarse_planner_is_refused_in_one_line(spec, message):
 
 
 @pytest.mark.parametrize("spec, expected", [("grad/16", ("grad", 16)), (" cem ", ("cem", 64)),
+                                            ("grad /16", ("grad", 16)),
                                             ("cem-solver@32:0.02/128", ("cem-solver@32:0.02", 128))])
 def test_a_planner_may_carry_its_own_budget(spec, expected):
     assert planner_budget(spec, 64) == expected
@@ -519,7 +520,8 @@ def test_a_planner_may_carry_its_own_budget(spec, expected):
 
 @pytest.mark.parametrize("spec, message", [(s, "after / give the rollouts per plan")
                                            for s in ("grad/0", "grad/x", "grad/", "cem/-4", "cem/1.5", "grad/\u00b2")]
-                         + [("cem-solver/16@32", "comes last"), ("zero/16", "takes no budget")])
+                         + [("cem-solver/16@32", "comes last"), ("zero/16", "takes no budget"),
+                            (" zero /16", "takes no budget")])
 def test_a_bad_planner_budget_is_refused_in_one_line(spec, message):
     with pytest.raises(SciwmError, match=message) as err:
         planner_budget(spec, 64)
@@ -532,12 +534,31 @@ def test_a_planner_spends_whole_rounds_of_its_batch(planner, budget, spent):
     assert planner.rollouts(budget) == spent
 
 
-def test_a_planner_named_twice_is_refused(tmp_path):
+@pytest.mark.parametrize("planners, first, second", [
+    (["grad-solver/8", "grad-solver/16", " grad-solver /008"], "grad-solver/8", "grad-solver/8"),
+    (["cem", "cem/512"], "cem", "cem/512"),  # the run's budget is 512
+    (["cem/100", "cem/64"], "cem/100", "cem/64"),  # both spend one round of 64
+    (["cem-solver@16:0.02", "cem-solver@16:.02"], "cem-solver@16:0.02", "cem-solver@16:.02")])
+def test_the_same_planner_at_the_same_budget_twice_is_refused(tmp_path, planners, first, second):
     (tmp_path / "card.toml").write_text(CARD)
     (tmp_path / "tasks.toml").write_text(SUITE)
-    with pytest.raises(SciwmError, match="'grad-solver/8' given twice"):
-        run_suite(tmp_path / "tasks.toml", ["grad-solver/8", "grad-solver/16", " grad-solver/8"], out=tmp_path / "out")
+    with pytest.raises(SciwmError, match=f"planners '{first}' and '{second}' are the same planner"):
+        run_suite(tmp_path / "tasks.toml", planners, out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("planner", [RandomShooting(population=8), CEM(population=8), MPPI(population=8),
+                                     Gradient(restarts=3), MultiScale(CEM(population=8))])
+@pytest.mark.parametrize("budget", [5, 20])
+def test_a_planner_spends_the_rollouts_it_reports(system, task, monkeypatch, planner, budget):
+    """Counted where they are spent: the world's cost calls, over both levels for multi-scale."""
+    spent = []
+    costs = LatentWorld.costs
+    monkeypatch.setattr(LatentWorld, "costs", lambda self, ctx, a, hold: spent.append(a.shape[0]) or
+                        costs(self, ctx, a, hold))
+    world = MultiScaleWorld(_linear_world(system, 1), _linear_world(system, 2))
+    planner.plan(world if isinstance(planner, MultiScale) else world.fine, task.start, task.goal, 8, budget)
+    assert sum(spent) == planner.rollouts(budget)
 
 
 @pytest.mark.parametrize("n, dt, message", [(64, None, "finer than"), (16, 0.03, "does not divide"),

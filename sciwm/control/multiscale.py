@@ -81,9 +81,14 @@ class MultiScale(Planner):
     method: Planner = field(default_factory=CEM)
     name: ClassVar[str] = "multiscale"
 
+    @property
+    def batch(self) -> int:
+        return self.method.batch
+
     def rollouts(self, budget: int) -> int:
-        """Rollouts spent per level (the coarse level and the fine one each spend this)."""
-        return self.method.rollouts(budget)
+        """Rollouts spent per plan: the method's at each of the two levels (only the fine level runs, half of
+        this, once the horizon left fits in one coarse step)."""
+        return 2 * self.method.rollouts(budget)
 
     def plan(self, world: World, history: Tensor, goal: Tensor, horizon: int, budget: int, *, hold: int = 1,
              effort_weight: float = 0.0, init: Tensor | None = None, seed: int = 0) -> Tensor:

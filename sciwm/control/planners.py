@@ -40,7 +40,8 @@ class Planner:
         return max(1, budget // self.batch)
 
     def rollouts(self, budget: int) -> int:
-        """Rollouts actually spent per plan for `budget` (a whole number of rounds, at least one)."""
+        """Rollouts spent per plan for `budget`: a whole number of rounds, at least one (at most: the gradient
+        planner stops early on a non-finite gradient)."""
         return self.rounds(budget) * self.batch
 
     def plan(self, world: World, history: Tensor, goal: Tensor, horizon: int, budget: int, *, hold: int = 1,
@@ -219,7 +220,8 @@ def planner_budget(spec: str, default: int) -> tuple[str, int]:
     """`"grad/16"` -> ("grad", 16); `"cem-solver@32"` -> ("cem-solver@32", default): a planner's own budget
     (rollouts per plan) after `/` overrides the run's, so planners can be compared at their own operating
     points in one run (a gradient planner needs far fewer rollouts than CEM)."""
-    name, slash, budget = spec.strip().partition("/")
+    name, slash, budget = spec.partition("/")
+    name = name.strip()
     if not slash:
         return name, default
     if "@" in budget:

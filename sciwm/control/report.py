@@ -22,7 +22,7 @@ from sciwm.control.tasks import SuiteSpec
 from sciwm.control.worlds import LatentWorld, SolverWorld, World
 from sciwm.errors import SciwmError
 
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2  # 2: a planner's "budget" is the rollouts it spent per plan (1: the budget asked for)
 
 
 def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model: str | Path | None = None,
@@ -34,13 +34,17 @@ def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model
     spec = SuiteSpec.load(tasks)
     if budget < 1:
         raise SciwmError(f"--budget {budget}: need at least 1 rollout per plan")
-    parsed, seen = [], set()
-    for name in planners:
-        base, own = planner_budget(name, budget)
-        if name.strip() in seen:  # the same planner at two budgets is fine: grad/8,grad/16
-            raise SciwmError(f"planner {name.strip()!r} given twice; name each planner once")
-        seen.add(name.strip())
-        parsed.append((name.strip(), *parse_planner(base), own))
+    parsed, seen = [], {}
+    for spec_ in planners:
+        base, own = planner_budget(spec_, budget)
+        label = f"{base}/{own}" if "/" in spec_ else base
+        planner, where = parse_planner(base)
+        same = (base.partition("-")[0], where, planner.rollouts(own))  # grad/8,grad/16 differ; cem,cem/512 not
+        if same in seen:
+            raise SciwmError(f"planners {seen[same]!r} and {label!r} are the same planner at the same budget; "
+                             "give each once")
+        seen[same] = label
+        parsed.append((label, planner, where, own))
     wheres = {where for _, _, where, _ in parsed}
     if wheres & {"latent", "multiscale"} and model is None:
         raise SciwmError("latent planners (" + ", ".join(n for n, _, w, _ in parsed if not w.startswith("solver")) +
@@ -146,7 +150,8 @@ def markdown(result: dict) -> str:
     lines = [f"# Planning: {result['suite']}", "",
              f"Tasks `{result['tasks_file']}`, {len(result['seeds'])} cases, horizon {result['horizon']} intervals "
              f"(score: mean relative L2 distance over the last {result['hold']}), success below "
-             f"{result['tolerance']:g}; {result['mode']}; budget: rollouts spent per plan (`--budget` "
+             f"{result['tolerance']:g}; {result['mode']}; budget: rollouts "
+             f"{'spent' if result.get('version', 1) >= 2 else 'asked for'} per plan (`--budget` "
              f"{result['budget']} unless the planner's name sets its own, `name/B`, in whole rounds of its "
              "population or restarts); "
              f"model `{result['model']}`" + (f", coarse model `{result['coarse_model']}`"
