@@ -22,7 +22,7 @@ def _plan(args: argparse.Namespace) -> None:
     planners = [p for p in args.planner.split(",") if p.strip()]
     result = run_suite(args.tasks, planners, out=args.out, model=args.model, budget=args.budget,
                        replan_every=args.replan_every, device=args.device, log=None if args.quiet else log,
-                       coarse_model=args.coarse_model)
+                       coarse_model=args.coarse_model, resume=args.resume)
     ref = reference(result)
     for p in result["planners"]:
         s = p["summary"]
@@ -55,6 +55,8 @@ def add_plan_parser(sub: argparse._SubParsersAction) -> None:
                    help="action sequences rolled out per plan, for planners without their own /B (default 512)")
     p.add_argument("--replan-every", type=int, default=0, metavar="R",
                    help="receding-horizon MPC: execute R actions, observe, re-plan (default 0: open loop)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out (the episodes it "
+                   "finished are kept in DIR/episodes.partial/ until the results are written)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice); 1 is "
                    "often ~10x faster for these small batches on a busy machine")

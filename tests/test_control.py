@@ -590,3 +590,53 @@ def test_a_coarse_field_model_plans_on_its_work_grid_as_on_the_full_grid(system,
     torch.testing.assert_close(world.predict(ctx, actions), u, rtol=0, atol=1e-5 * float(u.abs().max()))
     full = relative_distance(u, goal[None].expand_as(u))
     assert costs.std() > 1e-3 and torch.equal(costs.argsort(), full.argsort())
+
+
+def test_an_interrupted_plan_run_resumes_where_it_stopped(tmp_path, monkeypatch):
+    """Ctrl-C after 3 of 6 episodes: --resume runs only the other 3, and the results equal an uninterrupted
+    run's; without --resume, or with other settings, the kept episodes are not touched."""
+    import sciwm.control.report as report
+
+    (tmp_path / "card.toml").write_text(CARD)
+    (tmp_path / "tasks.toml").write_text(SUITE)
+    planners = ["zero", "random-solver/64", "cem-solver@16/64"]
+    whole = run_suite(tmp_path / "tasks.toml", planners, out=tmp_path / "whole")
+    episode = report.run_episode
+    calls = []
+
+    def stopping(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(kwargs["label"])
+        return episode(*args, **kwargs)
+
+    monkeypatch.setattr(report, "run_episode", stopping)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(tmp_path / "tasks.toml", planners, out=out)
+    assert len(list((out / "episodes.partial").glob("*.pt"))) == 3 and not (out / "results.json").exists()
+    with pytest.raises(SciwmError, match="interrupted run; pass --resume"):
+        run_suite(tmp_path / "tasks.toml", planners, out=out)
+    with pytest.raises(SciwmError, match="other planners, budgets"):
+        run_suite(tmp_path / "tasks.toml", ["zero", "random-solver/128", "cem-solver@16/64"], out=out, resume=True)
+    calls.clear()
+    monkeypatch.setattr(report, "run_episode", lambda *a, **k: calls.append(k["label"]) or episode(*a, **k))
+    resumed = run_suite(tmp_path / "tasks.toml", planners, out=out, resume=True)
+    assert calls == ["zero", "random-solver/64", "cem-solver@16/64"]  # the second case only
+    assert not (out / "episodes.partial").exists()
+    for a, b in zip(whole["planners"], resumed["planners"], strict=True):
+        for ea, eb in zip(a["episodes"], b["episodes"], strict=True):
+            assert ea["distances"] == eb["distances"] and ea["actions"] == eb["actions"]
+
+
+def test_an_interrupted_animation_stays_an_interrupt_and_leaves_no_file(task, tmp_path, monkeypatch):
+    from matplotlib.animation import PillowWriter
+
+    def interrupt(self, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        raise KeyboardInterrupt
+
+    ep = run_episode(task, Zero(), SolverWorld(task.system), budget=1)
+    monkeypatch.setattr(PillowWriter, "grab_frame", interrupt)
+    with pytest.raises(KeyboardInterrupt):  # not matplotlib's IndexError from finishing a GIF with no frames
+        animate_case(task, {"zero": ep}, tmp_path / "a.gif")
+    assert not list(tmp_path.iterdir())

@@ -87,10 +87,14 @@ def animate_case(task: ControlTask, episodes: dict[str, Episode], path: Path) ->
         update(0)
         fig.canvas.draw()
         fig.set_layout_engine("none")  # lay out once, so the panels stay put while the titles change
-        with writer.saving(fig, tmp, DPI):  # one draw per frame (FuncAnimation.save draws each twice)
+        # one draw per frame (FuncAnimation.save draws each twice); not `writer.saving`, whose finish() runs
+        # on an interrupt too and then fails on the missing frames, masking the interrupt
+        writer.setup(fig, tmp, DPI)
+        with plt.rc_context({"savefig.bbox": None}):
             for i in range(len(frames)):
                 update(i)
                 writer.grab_frame()
+        writer.finish()
         os.replace(tmp, path)
     finally:
         plt.close(fig)

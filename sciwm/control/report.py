@@ -7,7 +7,9 @@ plan.md and figures.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,6 +19,7 @@ import numpy as np
 from sciwm.control.mpc import Episode, run_episode
 from sciwm.control.multiscale import MultiScaleWorld
 from sciwm.control.planners import coarse_solver, parse_planner, planner_budget
+from sciwm.control.resume import EpisodeStore
 from sciwm.control.system import ControlSystem
 from sciwm.control.tasks import SuiteSpec
 from sciwm.control.worlds import LatentWorld, SolverWorld, World
@@ -27,10 +30,12 @@ RESULTS_VERSION = 2  # 2: a planner's "budget" is the rollouts it spent per plan
 
 def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model: str | Path | None = None,
               budget: int = 512, replan_every: int = 0, device: str = "cpu",
-              log: Callable[[str], None] | None = None, coarse_model: str | Path | None = None) -> dict:
+              log: Callable[[str], None] | None = None, coarse_model: str | Path | None = None,
+              resume: bool = False) -> dict:
     """Run `planners` (names as in `parse_planner`, each optionally with its own budget: `grad/16`) on the
     suite `tasks`; write `out`; return the results. `*-multiscale` planners plan with `coarse_model`
-    (time_stride s > 1) and refine with `model`."""
+    (time_stride s > 1) and refine with `model`. Each finished episode is kept in `out/episodes.partial/`
+    until the results are written; `resume` continues an interrupted run of the same settings."""
     spec = SuiteSpec.load(tasks)
     if budget < 1:
         raise SciwmError(f"--budget {budget}: need at least 1 rollout per plan")
@@ -56,22 +61,30 @@ def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model
     worlds = _worlds(cases[0].system, wheres, model, coarse_model, device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    budgets = {name: planner.rollouts(own) for name, planner, _, own in parsed}  # what was spent
+    settings = {"tasks": hashlib.sha256(Path(spec.source).read_bytes()).hexdigest(), "seeds": list(spec.seeds),
+                "planners": list(budgets), "budgets": list(budgets.values()), "replan_every": replan_every,
+                "model": _str(model), "coarse_model": _str(coarse_model)}
+    store = EpisodeStore.open(out, settings, resume)
     episodes: dict[str, list[Episode]] = {name: [] for name, _, _, _ in parsed}
     for task in cases:
-        for name, planner, where, own in parsed:
-            ep = run_episode(task, planner, worlds[where], own, replan_every, label=name)
+        for i, (name, planner, where, own) in enumerate(parsed):
+            ep = kept = store.get(task, i, name)
+            if ep is None:
+                ep = run_episode(task, planner, worlds[where], own, replan_every, label=name)
+                store.put(i, ep)
             episodes[name].append(ep)
             if log:
                 log(f"{task.name} {name}: distance {ep.score.distance:.3g} (start {ep.score.distances[0]:.3g}), "
-                    f"effort {ep.score.effort:.3g}, {ep.plan_seconds:.2f} s planning")
-    budgets = {name: planner.rollouts(own) for name, planner, _, own in parsed}  # what was spent
+                    f"effort {ep.score.effort:.3g}, {ep.plan_seconds:.2f} s planning"
+                    + (" (kept from the interrupted run)" if kept else ""))
     result = _result(spec, (model, coarse_model), budget, budgets, replan_every, episodes)
-    write_results(result, out / "results.json")
     from sciwm.control.figures import write_figures
 
     result["figures"] = [p.name for p in write_figures(result, cases, episodes, out)]
-    write_results(result, out / "results.json")
-    (out / "plan.md").write_text(markdown(result))
+    write_results(result, out / "results.json")  # last, and each file whole or absent (temporary name, rename)
+    _write_atomic(out / "plan.md", markdown(result))
+    store.finish()
     return result
 
 
@@ -118,7 +131,13 @@ def _str(path: str | Path | None) -> str | None:
 
 
 def write_results(result: dict, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(result, indent=1))
+    _write_atomic(Path(path), json.dumps(result, indent=1))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def read_results(path: str | Path) -> dict:
