@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sciwm {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        # generate and train keep what they finished; the other commands have nothing to resume
+        # generate, train and plan keep what they finished; the other commands have nothing to resume
         hint = "what was finished is kept (rerun with --resume)" if hasattr(args, "resume") else "rerun the command"
         print(f"sciwm {args.command}: interrupted; {hint}", file=sys.stderr)
         return 130

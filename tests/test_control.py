@@ -612,13 +612,23 @@ def test_an_interrupted_plan_run_resumes_where_it_stopped(tmp_path, monkeypatch)
 
     monkeypatch.setattr(report, "run_episode", stopping)
     out = tmp_path / "out"
+    with pytest.raises(SciwmError, match="checkpoint"):  # fails before any episode: leaves no store
+        run_suite(tmp_path / "tasks.toml", ["cem"], out=out, model=tmp_path / "no-run")
+    assert not out.exists()
+    out.mkdir()
+    (out / "plan.md").write_text("an earlier run's")
     with pytest.raises(KeyboardInterrupt):
         run_suite(tmp_path / "tasks.toml", planners, out=out)
-    assert len(list((out / "episodes.partial").glob("*.pt"))) == 3 and not (out / "results.json").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["episodes.partial"]  # the earlier plan.md is not this run's
+    assert len(list((out / "episodes.partial").glob("*.pt"))) == 3
     with pytest.raises(SciwmError, match="interrupted run; pass --resume"):
         run_suite(tmp_path / "tasks.toml", planners, out=out)
     with pytest.raises(SciwmError, match="other planners, budgets"):
         run_suite(tmp_path / "tasks.toml", ["zero", "random-solver/128", "cem-solver@16/64"], out=out, resume=True)
+    (tmp_path / "card.toml").write_text("# edited\n" + CARD)
+    with pytest.raises(SciwmError, match="other system;"):
+        run_suite(tmp_path / "tasks.toml", planners, out=out, resume=True)
+    (tmp_path / "card.toml").write_text(CARD)
     calls.clear()
     monkeypatch.setattr(report, "run_episode", lambda *a, **k: calls.append(k["label"]) or episode(*a, **k))
     resumed = run_suite(tmp_path / "tasks.toml", planners, out=out, resume=True)

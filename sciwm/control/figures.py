@@ -1,8 +1,10 @@
 """Planning figures: start, goal and reached fields per case (1D lines, 2D images), the distance to the
-goal against the control step, and one animation per case (`sciwm.control.animation`) (matplotlib Agg)."""
+goal against the control step, and one animation for each of the first `MAX_CASES` cases
+(`sciwm.control.animation`) (matplotlib Agg). Each file is written whole or not at all."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -44,8 +46,7 @@ def plot_distance(result: dict, path: Path) -> None:
     ax.set_ylabel("||u - goal|| / ||goal||")
     ax.set_title(f"{result['suite']}: distance to goal ({result['mode']})")
     ax.legend(fontsize=8)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_fields(cases: list[ControlTask], episodes: dict[str, list[Episode]], path: Path) -> None:
@@ -80,5 +81,15 @@ def plot_fields(cases: list[ControlTask], episodes: dict[str, list[Episode]], pa
             ax.set_title(task.name, fontsize=8)
             ax.legend(fontsize=6, ncol=2)
         axes[-1, 0].set_xlabel("x")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    """Whole or absent: a temporary name (the format from its suffix), then a rename."""
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from sciwm.control.mpc import Episode, run_episode
 from sciwm.control.multiscale import MultiScaleWorld
@@ -57,15 +58,16 @@ def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model
     if "multiscale" in wheres and coarse_model is None:
         raise SciwmError("multiscale planners need --coarse-model RUN (a world model trained with "
                          "[data] time_stride = s > 1) as well as --model RUN (stride 1)")
+    budgets = {name: planner.rollouts(own) for name, planner, _, own in parsed}  # what was spent
+    settings = {"tasks": _sha256(spec.source), "system": _sha256(spec.card or spec.data), "seeds": list(spec.seeds),
+                "planners": list(budgets), "budgets": list(budgets.values()), "replan_every": replan_every,
+                "model": _run_id(model), "coarse_model": _run_id(coarse_model), "device": str(device),
+                "threads": torch.get_num_threads()}
+    out = Path(out)
+    store = EpisodeStore.open(out, settings, resume)
     cases = spec.tasks(device)
     worlds = _worlds(cases[0].system, wheres, model, coarse_model, device)
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    budgets = {name: planner.rollouts(own) for name, planner, _, own in parsed}  # what was spent
-    settings = {"tasks": hashlib.sha256(Path(spec.source).read_bytes()).hexdigest(), "seeds": list(spec.seeds),
-                "planners": list(budgets), "budgets": list(budgets.values()), "replan_every": replan_every,
-                "model": _str(model), "coarse_model": _str(coarse_model)}
-    store = EpisodeStore.open(out, settings, resume)
     episodes: dict[str, list[Episode]] = {name: [] for name, _, _, _ in parsed}
     for task in cases:
         for i, (name, planner, where, own) in enumerate(parsed):
@@ -124,6 +126,18 @@ def _result(spec: SuiteSpec, models: tuple[str | Path | None, str | Path | None]
             "mode": "open loop" if replan_every <= 0 else f"MPC, re-plan every {replan_every} interval(s)",
             "horizon": spec.horizon, "hold": spec.hold, "tolerance": spec.tolerance,
             "effort_weight": spec.effort_weight, "seeds": list(spec.seeds), "planners": planners}
+
+
+def _sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _run_id(run: str | Path | None) -> list[str] | None:
+    """A run as a resumed plan must find it again: its resolved path and its checkpoint's hash."""
+    if run is None:
+        return None
+    ckpt = Path(run) / "checkpoint.pt"
+    return [str(Path(run).resolve()), _sha256(ckpt) if ckpt.is_file() else "no checkpoint"]
 
 
 def _str(path: str | Path | None) -> str | None:
