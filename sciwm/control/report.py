@@ -59,12 +59,8 @@ def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model
         raise SciwmError("multiscale planners need --coarse-model RUN (a world model trained with "
                          "[data] time_stride = s > 1) as well as --model RUN (stride 1)")
     budgets = {name: planner.rollouts(own) for name, planner, _, own in parsed}  # what was spent
-    settings = {"tasks": _sha256(spec.source), "system": _sha256(spec.card or spec.data), "seeds": list(spec.seeds),
-                "planners": list(budgets), "budgets": list(budgets.values()), "replan_every": replan_every,
-                "model": _run_id(model), "coarse_model": _run_id(coarse_model), "device": str(device),
-                "threads": torch.get_num_threads()}
     out = Path(out)
-    store = EpisodeStore.open(out, settings, resume)
+    store = EpisodeStore.open(out, _settings(spec, budgets, replan_every, (model, coarse_model), device), resume)
     cases = spec.tasks(device)
     worlds = _worlds(cases[0].system, wheres, model, coarse_model, device)
     out.mkdir(parents=True, exist_ok=True)
@@ -126,6 +122,15 @@ def _result(spec: SuiteSpec, models: tuple[str | Path | None, str | Path | None]
             "mode": "open loop" if replan_every <= 0 else f"MPC, re-plan every {replan_every} interval(s)",
             "horizon": spec.horizon, "hold": spec.hold, "tolerance": spec.tolerance,
             "effort_weight": spec.effort_weight, "seeds": list(spec.seeds), "planners": planners}
+
+
+def _settings(spec: SuiteSpec, budgets: dict[str, int], replan_every: int,
+              models: tuple[str | Path | None, str | Path | None], device: str) -> dict:
+    """What a resumed run must share with the interrupted one (`EpisodeStore`)."""
+    return {"tasks": _sha256(spec.source), "system": _sha256(spec.card or spec.data), "seeds": list(spec.seeds),
+            "planners": list(budgets), "budgets": list(budgets.values()), "replan_every": replan_every,
+            "model": _run_id(models[0]), "coarse_model": _run_id(models[1]), "device": str(device),
+            "threads": torch.get_num_threads()}
 
 
 def _sha256(path: str | Path) -> str:
