@@ -7,7 +7,6 @@ on one colour scale). Frames are the scored run (`Episode.frames`), so the last 
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np  # noqa: E402
 from matplotlib.animation import PillowWriter  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from sciwm.control.atomic import write_atomic  # noqa: E402
 from sciwm.control.mpc import Episode  # noqa: E402
 from sciwm.control.tasks import ControlTask  # noqa: E402
 
@@ -82,11 +82,8 @@ def animate_case(task: ControlTask, episodes: dict[str, Episode], path: Path) ->
     two_d = goal.ndim == 2
     fig, update = (_images if two_d else _lines)(task, frames, goal, start)
     writer = _PaletteWriter(_palette(CMAP), FPS) if two_d else PillowWriter(fps=FPS)
-    tmp = path.with_name(f".{path.stem}.partial.gif")  # Pillow picks the format from the suffix
-    try:
-        update(0)
-        fig.canvas.draw()
-        fig.set_layout_engine("none")  # lay out once, so the panels stay put while the titles change
+
+    def write(tmp: Path) -> None:  # Pillow picks the format from the suffix, which the temporary name keeps
         # one draw per frame (FuncAnimation.save draws each twice); not `writer.saving`, whose finish() runs
         # on an interrupt too and then fails on the missing frames, masking the interrupt
         writer.setup(fig, tmp, DPI)
@@ -95,10 +92,14 @@ def animate_case(task: ControlTask, episodes: dict[str, Episode], path: Path) ->
                 update(i)
                 writer.grab_frame()
         writer.finish()
-        os.replace(tmp, path)
+
+    try:
+        update(0)
+        fig.canvas.draw()
+        fig.set_layout_engine("none")  # lay out once, so the panels stay put while the titles change
+        write_atomic(path, write)
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -4,7 +4,6 @@ goal against the control step, and one animation for each of the first `MAX_CASE
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from sciwm.control.animation import animate_case, animation_path  # noqa: E402
+from sciwm.control.atomic import write_atomic  # noqa: E402
 from sciwm.control.mpc import Episode  # noqa: E402
 from sciwm.control.tasks import ControlTask  # noqa: E402
 
@@ -85,11 +85,7 @@ def plot_fields(cases: list[ControlTask], episodes: dict[str, list[Episode]], pa
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
-    """Whole or absent: a temporary name (the format from its suffix), then a rename."""
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110))
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)

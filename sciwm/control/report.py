@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sciwm.control.atomic import write_atomic
 from sciwm.control.mpc import Episode, run_episode
 from sciwm.control.multiscale import MultiScaleWorld
 from sciwm.control.planners import coarse_solver, parse_planner, planner_budget
@@ -81,7 +81,8 @@ def run_suite(tasks: str | Path, planners: Sequence[str], out: str | Path, model
 
     result["figures"] = [p.name for p in write_figures(result, cases, episodes, out)]
     write_results(result, out / "results.json")  # last, and each file whole or absent (temporary name, rename)
-    _write_atomic(out / "plan.md", markdown(result))
+    text = markdown(result)
+    write_atomic(out / "plan.md", lambda tmp: tmp.write_text(text))
     store.finish()
     return result
 
@@ -150,13 +151,8 @@ def _str(path: str | Path | None) -> str | None:
 
 
 def write_results(result: dict, path: str | Path) -> None:
-    _write_atomic(Path(path), json.dumps(result, indent=1))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    text = json.dumps(result, indent=1)
+    write_atomic(Path(path), lambda tmp: tmp.write_text(text))
 
 
 def read_results(path: str | Path) -> dict:

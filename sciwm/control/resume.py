@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from sciwm.control.atomic import write_atomic
 from sciwm.control.mpc import Episode
 from sciwm.control.tasks import ControlTask
 from sciwm.errors import SciwmError
@@ -80,7 +81,7 @@ class EpisodeStore:
             self.exists = True
         d = {"frames": torch.from_numpy(ep.frames), "actions": torch.from_numpy(ep.actions),
              "plan_seconds": ep.plan_seconds, "plans": ep.plans}
-        _atomic(self._path(planner, ep.seed), lambda p: torch.save(d, p))
+        write_atomic(self._path(planner, ep.seed), lambda tmp: torch.save(d, tmp))
 
     def finish(self) -> None:
         """The results are written: the store goes (renamed first, so a cut-off removal is not a store)."""
@@ -88,9 +89,3 @@ class EpisodeStore:
             os.replace(self.root, self.out / DONE)
             shutil.rmtree(self.out / DONE)
             self.exists = False
-
-
-def _atomic(path: Path, write) -> None:  # noqa: ANN001
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
