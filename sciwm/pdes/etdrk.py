@@ -26,10 +26,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
 CONTOUR_POINTS = 64
+
+
+class ForcingTerms(NamedTuple):
+    """A constant forcing `f` as it enters one ETDRK4 step: `Qf = Q f` (every stage) and `Ff = h phi1(hL) f`."""
+
+    Qf: torch.Tensor
+    Ff: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -95,24 +103,28 @@ class ETDRK4:
         self.E2 = phi.E2.to(dtype)
         g = torch.ones((), dtype=torch.complex128) if G is None else G.to(torch.complex128)
         self.QG, self.f1G, self.f2G, self.f3G = ((c * g).to(dtype) for c in (phi.Q, phi.f1, phi.f2, phi.f3))
-        self.set_forcing(forcing)
+        self.static = self.forcing_terms(forcing)
 
-    def set_forcing(self, forcing: torch.Tensor | None) -> None:
-        """Hold `f` constant over the following steps (None: no forcing)."""
+    def forcing_terms(self, forcing: torch.Tensor | None) -> ForcingTerms | None:
+        """The constants `(Q f, h phi1(hL) f)` by which a forcing `f` held over a step enters it (None: none).
+        They are passed to `step`, not stored: one stepper serves any number of threads and forcings."""
         if forcing is None:
-            self._Qf = self._Ff = None
-            return
+            return None
         f = forcing.to(torch.complex128)
-        self._Qf = (self.phi.Q * f).to(self.dtype)
-        self._Ff = ((self.phi.f1 + 2 * self.phi.f2 + self.phi.f3) * f).to(self.dtype)  # = h phi1(hL) f
+        return ForcingTerms((self.phi.Q * f).to(self.dtype),
+                            ((self.phi.f1 + 2 * self.phi.f2 + self.phi.f3) * f).to(self.dtype))  # = h phi1(hL) f
 
-    def step(self, v: torch.Tensor) -> torch.Tensor:
-        """Advance the spectral state `v: (batch, C, *spectral)` by one step."""
+    def step(self, v: torch.Tensor, forcing: ForcingTerms | None = None) -> torch.Tensor:
+        """Advance the spectral state `v: (batch, C, *spectral)` by one step under `forcing` (`forcing_terms`;
+        None: the stepper's static forcing, if any)."""
+        if forcing is None:
+            forcing = self.static
+        Qf, Ff = (None, None) if forcing is None else forcing
         if self.n is None:  # linear: exact exponential (plus the forcing's exact response)
             out = self.E * v
-            return out if self._Ff is None else out.add_(self._Ff)
+            return out if Ff is None else out.add_(Ff)
         # locals, not attributes: in 1D a step is ~25 small calls and lookups are a measurable share
-        n, QG, Qf, E2, addcmul = self.n, self.QG, self._Qf, self.E2, torch.addcmul
+        n, QG, E2, addcmul = self.n, self.QG, self.E2, torch.addcmul
         n1 = n(v)
         E2v = E2 * v
         if Qf is not None:
@@ -128,4 +140,4 @@ class ETDRK4:
         n4 = n(c)
         out = self.E * v
         out.addcmul_(self.f1G, n1).addcmul_(self.f2G, n2.add_(n3)).addcmul_(self.f3G, n4)
-        return out if self._Ff is None else out.add_(self._Ff)
+        return out if Ff is None else out.add_(Ff)

@@ -72,17 +72,13 @@ class Solver:
         return v, f_hat
 
     def _advance_spectral(self, v: torch.Tensor, steps: int, f_hat: torch.Tensor | None) -> torch.Tensor:
-        if f_hat is not None:
-            self.stepper.set_forcing(f_hat)
-        try:
-            if self.pde.linear_only and self.stepper._Ff is None:  # noqa: SLF001 - exact jump
-                return v * self.stepper.E**steps
-            for _ in range(steps):
-                v = self.stepper.step(v)
-            return v
-        finally:
-            if f_hat is not None:
-                self.stepper.set_forcing(self._static_forcing)
+        stepper = self.stepper
+        forcing = stepper.static if f_hat is None else stepper.forcing_terms(f_hat)
+        if self.pde.linear_only and forcing is None:  # exact jump
+            return v * stepper.E**steps
+        for _ in range(steps):
+            v = stepper.step(v, forcing)
+        return v
 
     def _check_finite(self, v: torch.Tensor, step_from: int, step_to: int) -> None:
         if not torch.isfinite(v).all():
