@@ -129,3 +129,20 @@ def test_zero_steps_return_the_initial_condition():
     u0 = three_1d_fields().double()
     u = make_solver("burgers", GRID_1D, 0.01, params={"nu": 0.05}, dtype=F64).advance(u0, 0)
     assert rel_err(u, u0) < 1e-15  # one rfft/irfft round trip
+
+
+def test_one_solver_advances_different_forcings_on_two_threads_as_one_at_a_time():
+    """A step takes its forcing as an argument, so a solver shared by threads mixes no forcings: each thread's
+    result is bitwise the one it gets alone (interleaving forced and unforced solves, 1D Burgers)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    solver = make_solver("burgers", GRID_1D, 0.01, params={"nu": 0.05}, dtype=F64)
+    u0 = three_1d_fields().to(F64)
+    (x,) = GRID_1D.mesh(F64)
+    forcings = [None, *(a * torch.cos(x).expand(3, 1, -1) for a in (0.5, -2.0, 3.0))]
+    alone = [solver.advance(u0, 300, forcing=f) for f in forcings]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            shared = list(pool.map(lambda f: solver.advance(u0, 300, forcing=f), forcings))
+            assert all(torch.equal(s, a) for s, a in zip(shared, alone, strict=True))
+    assert min(rel_err(alone[i], alone[j]) for i in range(4) for j in range(i)) > 1e-2  # the forcings differ
