@@ -18,6 +18,7 @@ from sciwm.data.generate import generate
 from sciwm.data.windows import Windows
 from sciwm.errors import SciwmError
 from sciwm.models import DataSpec, ModelConfig, build_model
+from sciwm.models.closure import PeriodicCNN
 from sciwm.pdes.grid import resample
 from sciwm.runconfig import RunConfig
 from sciwm.train import _physics, train
@@ -245,3 +246,33 @@ def test_a_closure_whose_grid_drops_a_forced_mode_is_refused(data):
     spec, _ = spec_of(data / "val.h5")  # modes 1, 2, 3: the 2/3 rule keeps |m| < 8 / 3 on 8 points
     with pytest.raises(SciwmError, match="closure at resolution 8"):
         closure(spec, resolution=8)
+
+
+@pytest.mark.parametrize("grid", [(24,), (12, 20)])
+def test_the_halo_cnn_is_the_cnn_of_circularly_padded_convolutions(grid):
+    """One circular wrap of the input by a point per layer, then unpadded convolutions: the same numbers as
+    padding every layer circularly (an independent composition from torch's own ops), to float rounding."""
+    torch.manual_seed(3)
+    net = PeriodicCNN(3, 2, 8, 4, len(grid))
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.3)  # the last layer starts at zero: give it weights too
+    x = torch.randn(5, 3, *grid)
+    conv = torch.nn.functional.conv1d if len(grid) == 1 else torch.nn.functional.conv2d
+    ref = x
+    layers = [m for m in net if isinstance(m, torch.nn.Conv1d | torch.nn.Conv2d)]
+    for i, layer in enumerate(layers):
+        ref = conv(torch.nn.functional.pad(ref, (1,) * (2 * len(grid)), mode="circular"), layer.weight, layer.bias)
+        ref = torch.nn.functional.gelu(ref) if i < len(layers) - 1 else ref
+    out, scale = net(x), float(ref.detach().abs().max())
+    assert out.shape == (5, 2, *grid) and scale > 1
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-5 * scale)
+    shifted = net(torch.roll(x, shifts=(3,) * len(grid), dims=tuple(range(2, 2 + len(grid)))))  # periodic:
+    torch.testing.assert_close(shifted, torch.roll(out, shifts=(3,) * len(grid), dims=tuple(range(2, 2 + len(grid)))),
+                               rtol=0, atol=1e-5 * scale)  # commutes with translation
+
+
+def test_more_layers_than_the_work_grid_has_points_is_refused(data):
+    spec, _ = spec_of(data / "val.h5")
+    with pytest.raises(SciwmError, match="17 convolution layers need at least 17 points per dim") as err:
+        closure(spec, resolution=16, layers=17)
+    assert "\n" not in str(err.value)

@@ -24,6 +24,7 @@ import json
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sciwm.errors import SciwmError
@@ -36,20 +37,32 @@ from sciwm.pdes.grid import resample
 
 
 class PeriodicCNN(nn.Sequential):
-    """`layers` convolutions (kernel 3, circular padding, GELU between), `in -> width -> ... -> out`, 1D or
-    2D; the last one starts at zero."""
+    """`layers` periodic convolutions (kernel 3, GELU between), `in -> width -> ... -> out`, 1D or 2D; the
+    last one starts at zero.
+
+    Periodic by a halo: the input is wrapped circularly by one point per layer once, and every convolution
+    is unpadded, each trimming one point per side, so the output is exactly that of circularly padded
+    convolutions on the grid. One wrap instead of one per layer: on 16x16 grids, where a step is bound by
+    per-operation overhead, a forward and backward pass takes half to two thirds of the time (batches of 4
+    and 32); a forward pass without gradients of a batch of 64 takes ~1.2x longer (benchmarks/RESULTS.md)."""
 
     def __init__(self, n_in: int, n_out: int, width: int, layers: int, ndim: int) -> None:
         conv = nn.Conv1d if ndim == 1 else nn.Conv2d
         sizes = [n_in, *[width] * max(layers - 1, 1), n_out]
         mods: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            mods.append(conv(a, b, 3, padding=1, padding_mode="circular"))
+            mods.append(conv(a, b, 3))
             if i < len(sizes) - 2:
                 mods.append(nn.GELU())
         super().__init__(*mods)
+        self.halo = len(sizes) - 1
+        self.ndim = ndim
         nn.init.zeros_(self[-1].weight)
         nn.init.zeros_(self[-1].bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """`(B, n_in, *grid)` -> `(B, n_out, *grid)`; every grid dim at least `layers` points."""
+        return super().forward(F.pad(x, (self.halo,) * (2 * self.ndim), mode="circular"))
 
 
 class ClosureSurrogate(Surrogate):
@@ -70,6 +83,9 @@ class ClosureSurrogate(Surrogate):
         self.take_forcing_fields(self.work_grid)
         n_in = n_input_channels(spec.history + 1, spec.channels, self.n_values(), spec.ndim, cfg.positional)
         self.net = PeriodicCNN(n_in, spec.channels, cfg.width, cfg.layers, spec.ndim)
+        if self.net.halo > min(self.work_grid):
+            raise SciwmError(f"closure: {self.net.halo} convolution layers need at least {self.net.halo} points "
+                             f"per dim, the work grid is {'x'.join(map(str, self.work_grid))}")
         p = self.physics
         self.frame_time = p["dt_save"]
         self.sub_steps = int(p["time_stride"])  # frame intervals per model step, each with its own action

@@ -16,6 +16,7 @@ import math
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 
 from sciwm.errors import SciwmError
 from sciwm.pdes.grid import Grid
@@ -113,10 +114,8 @@ class SpectralPDE:
         if self.ndim == 1:
             return torch.fft.irfft(v, n=nx)  # zero-pads the dropped x-modes
         w = torch.fft.ifft(v, dim=-2)  # along y on the kept columns only: a third fewer transforms
-        if self.nkx < nx // 2 + 1:  # padding by hand is faster than irfft's own padding
-            padded = w.new_zeros((*w.shape[:-1], nx // 2 + 1))
-            padded[..., : self.nkx] = w
-            w = padded
+        if self.nkx < nx // 2 + 1:  # F.pad is faster than irfft's own padding (and, backward, than a slice copy)
+            w = F.pad(w, (0, nx // 2 + 1 - self.nkx))
         return torch.fft.irfft(w, n=nx, dim=-1)
 
     def to_spectral(self, u: torch.Tensor) -> torch.Tensor:
