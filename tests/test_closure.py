@@ -273,6 +273,6 @@ def test_the_halo_cnn_is_the_cnn_of_circularly_padded_convolutions(grid):
 
 def test_more_layers_than_the_work_grid_has_points_is_refused(data):
     spec, _ = spec_of(data / "val.h5")
-    with pytest.raises(SciwmError, match="17 convolution layers need at least 17 points per dim") as err:
+    with pytest.raises(SciwmError, match="model.layers = 17 is 17 convolutions, which need at least 17 points") as err:
         closure(spec, resolution=16, layers=17)
     assert "\n" not in str(err.value)

@@ -131,7 +131,7 @@ def test_zero_steps_return_the_initial_condition():
     assert rel_err(u, u0) < 1e-15  # one rfft/irfft round trip
 
 
-def test_one_solver_advances_different_forcings_on_two_threads_as_one_at_a_time():
+def test_one_solver_advances_different_forcings_on_threads_as_one_at_a_time():
     """A step takes its forcing as an argument, so a solver shared by threads mixes no forcings: each thread's
     result is bitwise the one it gets alone (interleaving forced and unforced solves, 1D Burgers)."""
     from concurrent.futures import ThreadPoolExecutor

@@ -7,7 +7,7 @@ domain from the file's attributes, `DataSpec.physics`), run on `resolution` poin
 frames spectrally truncated onto that grid, `sciwm.pdes.grid.resample`) with step `solver_dt` over one
 model step (`time_stride` saved frames; a step's per-frame actions force their own frame intervals). It
 is cheap and wrong where the coarse grid misses the small scales. `N_theta` is a small periodic CNN
-(`layers` 3x3 convolutions of `width` channels, circular padding) that learns the coarse solver's error
+(`layers` 3x3 convolutions of `width` channels, periodic by a halo, `PeriodicCNN`) that learns the coarse solver's error
 from data: the correction approach of "Solver-in-the-Loop" (Um et al., NeurIPS 2020) and learned
 correction (Kochkov et al., PNAS 2021). Its last layer starts at zero, so an untrained closure *is* the
 coarse solver. Training backpropagates through the solver (`Solver.advance_tracked`), so unrolled
@@ -61,7 +61,8 @@ class PeriodicCNN(nn.Sequential):
         nn.init.zeros_(self[-1].bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        """`(B, n_in, *grid)` -> `(B, n_out, *grid)`; every grid dim at least `layers` points."""
+        """`(B, n_in, *grid)` -> `(B, n_out, *grid)`; every grid dim at least `halo` points (one per convolution:
+        `max(layers, 2)`)."""
         return super().forward(F.pad(x, (self.halo,) * (2 * self.ndim), mode="circular"))
 
 
@@ -84,8 +85,9 @@ class ClosureSurrogate(Surrogate):
         n_in = n_input_channels(spec.history + 1, spec.channels, self.n_values(), spec.ndim, cfg.positional)
         self.net = PeriodicCNN(n_in, spec.channels, cfg.width, cfg.layers, spec.ndim)
         if self.net.halo > min(self.work_grid):
-            raise SciwmError(f"closure: {self.net.halo} convolution layers need at least {self.net.halo} points "
-                             f"per dim, the work grid is {'x'.join(map(str, self.work_grid))}")
+            raise SciwmError(f"closure: model.layers = {cfg.layers} is {self.net.halo} convolutions, which need at "
+                             f"least {self.net.halo} points per dim; the work grid is "
+                             f"{'x'.join(map(str, self.work_grid))}")
         p = self.physics
         self.frame_time = p["dt_save"]
         self.sub_steps = int(p["time_stride"])  # frame intervals per model step, each with its own action
