@@ -124,6 +124,39 @@ def test_solver_in_the_loop_planners_reach_a_reachable_goal(task, planner, budge
     assert reached < 0.2 * zero, (planner.name, reached, zero)
 
 
+def test_gradient_planner_skips_only_the_backward_pass_nobody_uses():
+    """The last round's gradient would feed an Adam step that is never evaluated: it is not computed, and the
+    plan is the one a loop computing every gradient (written out here) returns."""
+    target = torch.tensor([[0.7, -0.2], [0.1, 0.9], [-0.5, 0.3]], dtype=torch.float64)
+    passes = {"with_grad": 0, "without": 0}
+
+    def objective(a):
+        passes["with_grad" if torch.is_grad_enabled() else "without"] += 1
+        return (a - target).square().sum((1, 2)) + (a[:, 0] * a[:, 1]).sum(1).square()
+
+    planner, budget, scale = Gradient(restarts=3, lr=0.1), 15, 1.0  # 5 rounds of 3
+    plan = planner.search(objective, (3, 2), scale, budget, None, torch.Generator().manual_seed(4))
+    assert passes == {"with_grad": 4, "without": 1}
+
+    gen = torch.Generator().manual_seed(4)
+    others = (torch.rand((2, 3, 2), generator=gen) - 0.5) * scale
+    a = torch.cat([torch.zeros(1, 3, 2), others]).double().requires_grad_()
+    opt = torch.optim.Adam([a], lr=0.1 * scale)
+    evaluated, costs = [], []
+    for _ in range(5):
+        cost = objective(a)
+        (a.grad,) = torch.autograd.grad(cost.sum(), a)
+        evaluated.append(a.detach().float().clone())
+        costs.append(cost.detach())
+        opt.step()
+        with torch.no_grad():
+            a.clamp_(-scale, scale)
+    costs = torch.stack(costs)  # (round, restart)
+    i = int(costs.argmin())
+    assert torch.equal(plan, evaluated[i // 3][i % 3])
+    assert float(costs.min()) < float(costs[0].min()) / 2  # the planner does descend
+
+
 def test_mpc_replans_and_executes_in_the_solver(task):
     ep = run_episode(task, Zero(), SolverWorld(task.system), budget=1, replan_every=1)
     assert ep.plans == task.horizon

@@ -159,7 +159,8 @@ class MPPI(Planner):
 class Gradient(Planner):
     """Adam on the action sequence through a differentiable world (the solver's adjoint, or the model),
     projected onto the action box after each step; `restarts` sequences in one batch (the first from
-    zero or `init`, the others uniform in half the box); returns the best sequence evaluated."""
+    zero or `init`, the others uniform in half the box); returns the best sequence evaluated. The last round
+    only evaluates (no backward pass): its gradient would feed an Adam step that is never evaluated."""
 
     restarts: int = 4
     lr: float = 0.1  # fraction of scale per Adam step
@@ -175,7 +176,12 @@ class Gradient(Planner):
         a = torch.cat([start[None], others]).double().requires_grad_()
         opt = torch.optim.Adam([a], lr=self.lr * scale)
         best, best_cost = start.clone(), float("inf")
-        for _ in range(self.rounds(budget)):
+        rounds = self.rounds(budget)
+        for r in range(rounds):
+            if r == rounds - 1:
+                with torch.no_grad():
+                    cost = objective(a.detach())
+                return _keep_best(a.detach().float(), cost, best, best_cost)[0]
             with torch.enable_grad():
                 cost = objective(a)
                 (grad,) = torch.autograd.grad(cost.sum(), a)
