@@ -278,8 +278,8 @@ def evaluate(pred_path: str | Path, true_path: str | Path, threshold: float = 0.
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(_jsonable(result), indent=1) + "\n")
         result["figures"] = [str(p) for p in write_figures(result, pair, out, animate=animate)]
+        (out / "metrics.json").write_text(json.dumps(_jsonable(result), indent=1) + "\n")
     return result
 
 

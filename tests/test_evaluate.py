@@ -90,6 +90,7 @@ def test_diverged_rollout_is_scored_not_refused(tmp_path, truth):
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert saved["horizons"]["nrmse_mean"][-1] is None and saved["non_finite"]["earliest"] == 2.0
     assert {p.rsplit("/", 1)[-1] for p in r["figures"]} == {"curves.png", "spectra.png", "fields.png"}
+    assert saved["figures"] == r["figures"]  # metrics.json lists the figures too (docs/metrics.md)
     assert "1 of 4 predictions have non-finite frames, the first at lead t = 2" in format_table(r)
 
 

@@ -5,8 +5,9 @@
 Every planner minimises `J(a) = world.costs(a) + effort_weight * mean(a^2)` (see `sciwm.control.worlds`)
 and is batched over candidates. `budget` is the number of action sequences rolled out in the world (the
 dominant cost): CEM, MPPI and random shooting spend it as `budget // population` rounds of `population`
-candidates; the gradient planner as `budget // restarts` Adam steps on `restarts` sequences (each step
-is one forward and one backward pass); at least one round (`rollouts(budget)` is what is spent).
+candidates; the gradient planner as `budget // restarts` rounds on `restarts` sequences (each round one
+forward and one backward pass and an Adam step, but the last, which only evaluates); at least one round
+(`rollouts(budget)` is what is spent).
 `init` warm-starts (receding-horizon MPC passes the shifted previous plan); `seed` makes the sampling
 reproducible.
 """
