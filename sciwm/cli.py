@@ -1,6 +1,7 @@
 """The `sciwm` command: a thin layer over functions a Python user can call directly.
 
-User errors (`SciwmError`) print one line and exit with status 2; SIGINT and SIGTERM stop work at a
+User errors (`SciwmError`, and `OSError`: a path that cannot be read or written) print one line and exit
+with status 2; SIGINT and SIGTERM stop work at a
 safe point (files are committed batch by batch, so `--resume` continues). Anything else is a bug and
 keeps its traceback.
 """
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except SciwmError as err:
+        print(f"sciwm {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a path that cannot be written or read (parent is a file, no permission, disk full)
         print(f"sciwm {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

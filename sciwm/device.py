@@ -7,12 +7,13 @@ import torch
 from sciwm.errors import SciwmError
 
 
-def resolve_device(name: str) -> str:
-    """Check a device name (`cpu`, `cuda`, `cuda:1`) against this machine; returns it unchanged."""
+def resolve_device(name: str, what: str = "--device") -> str:
+    """Check a device name (`cpu`, `cuda`, `cuda:1`) against this machine; returns it unchanged. `what`
+    names the option or key in the error."""
     try:
         dev = torch.device(name)
     except RuntimeError:
-        raise SciwmError(f"--device {name!r}: not a device name (cpu, cuda, cuda:0, ...)") from None
+        raise SciwmError(f"{what} {name!r}: not a device name (cpu, cuda, cuda:0, ...)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SciwmError(f"--device {name}: CUDA is not available on this machine")
+        raise SciwmError(f"{what} {name}: CUDA is not available on this machine")
     return name

@@ -70,7 +70,12 @@ def read_trajectories(run: LoadedRun, data: str | Path) -> Trajectories:
     grid = tuple(ds[fields[0]].shape[2:])
     if grid != run.spec.grid:
         raise SciwmError(f"{data}: grid {grid} differs from the run's {run.spec.grid}")
+    run.check_data(ds.attrs, data)
     raw = torch.from_numpy(np.stack([ds[f].values for f in fields], 2).astype(np.float32))
+    bad = ~torch.isfinite(raw).flatten(2).all(2)  # (S, T)
+    if bad.any():
+        s, t = (int(v) for v in bad.nonzero()[0])
+        raise SciwmError(f"{data}: sample {s}, frame {t} has NaN or Inf ({int(bad.sum())} such frames)")
     names = [p for p in param_names(ds) if p not in ("action",)]
     params = {p: np.asarray(ds[p].values, np.float64) for p in names}
     dims = ("y", "x")[2 - len(grid):]

@@ -87,11 +87,21 @@ def rollout_file(
     grid = tuple(ds[fields[0]].shape[2:])
     if grid != loaded.spec.grid:
         raise SciwmError(f"{data}: grid {grid} differs from the run's {loaded.spec.grid}")
+    loaded.check_data(ds.attrs, data)
+    if batch < 1:
+        raise SciwmError(f"--batch {batch}: need at least 1")
     n, ts = ds.sizes["sample"], loaded.time_stride
     if (k - 1) * ts >= ds.sizes["time"]:
         raise SciwmError(f"{data}: {ds.sizes['time']} frames cannot hold the run's {k} history frames {ts} apart")
+    starts = np.stack([ds[f][:, : (k - 1) * ts + 1 : ts].values for f in fields], 2)
+    bad = ~np.isfinite(starts).reshape(n, -1).all(1)
+    if bad.any():
+        raise SciwmError(f"{data}: sample {int(bad.nonzero()[0][0])} has NaN or Inf in the frames a rollout starts "
+                         f"from ({int(bad.sum())} such samples)")
     dt = float(np.asarray(ds.attrs.get("dt_save", 1.0)).reshape(-1)[0])
     out = Path(out)
+    if out.is_dir():
+        raise SciwmError(f"--out {out}: is a directory; give the file to write, e.g. {out / 'rollout.h5'}")
     partial = out.with_name(out.name + ".partial")
     attrs = {key: ds.attrs.get(key, "") for key in ("pde", "equation", "params", "domain_length", "boundary",
                                                      "solver", "dt_solver", "seed", "card")}

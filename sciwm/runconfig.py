@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,8 +74,15 @@ class TrainConfig:
         for key in ("unroll", "batch_size", "steps", "val_every", "log_every"):
             if int(getattr(self, key)) < 1:
                 raise SciwmError(f"train.{key} must be >= 1, got {getattr(self, key)}")
-        if self.lr <= 0 or self.noise < 0 or self.grad_clip <= 0:
-            raise SciwmError("train: need lr > 0, noise >= 0 and grad_clip > 0")
+        for key in ("curriculum", "warmup", "val_rollout", "val_samples", "num_workers", "seed"):
+            if int(getattr(self, key)) < 0:
+                raise SciwmError(f"train.{key} must be >= 0, got {getattr(self, key)}")
+        for key, low, strict in (("lr", 0.0, True), ("grad_clip", 0.0, True), ("noise", 0.0, False),
+                                 ("weight_decay", 0.0, False), ("latent_weight", 0.0, False),
+                                 ("max_minutes", 0.0, False), ("checkpoint_minutes", 0.0, False)):
+            v = getattr(self, key)
+            if not math.isfinite(v) or v < low or (strict and v == low):
+                raise SciwmError(f"train.{key} must be a finite number {'>' if strict else '>='} {low:g}, got {v}")
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,9 @@ class RunConfig:
         extra = sorted(set(raw) - {"data", "model", "train"})
         if extra:
             raise SciwmError(f"config: unknown table(s) {extra}; use [data], [model], [train]")
+        for name in ("data", "model", "train"):
+            if not isinstance(raw.get(name, {}), dict):
+                raise SciwmError(f"config: {name} = {raw[name]!r}; [{name}] must be a table of key = value lines")
         return cls(
             data=from_table(DataConfig, raw.get("data", {}), "data"),
             model=ModelConfig.from_dict(dict(raw.get("model", {}))),
@@ -123,9 +134,13 @@ def from_table(cls: type, table: dict[str, Any], name: str) -> Any:
     for key, value in table.items():
         default = fields[key].default
         if isinstance(default, bool) != isinstance(value, bool) or (
-            isinstance(default, (int, float)) and not isinstance(value, (int, float))
-        ) or (isinstance(default, str) and not isinstance(value, str)):
-            raise SciwmError(f"[{name}] {key} = {value!r}: expected a {type(default).__name__}")
+            isinstance(default, float) and not isinstance(value, (int, float))
+        ) or (isinstance(default, int) and not isinstance(default, bool) and not isinstance(value, int)) or (
+            isinstance(default, str) and not isinstance(value, str)
+        ):
+            kind = "whole number" if isinstance(default, int) and not isinstance(default, bool) else \
+                type(default).__name__
+            raise SciwmError(f"[{name}] {key} = {value!r}: expected a {kind}")
         values[key] = float(value) if isinstance(default, float) else value
     return cls(**values)
 

@@ -4,8 +4,9 @@
 
 AdamW with linear warm-up and cosine decay, gradient clipping, bf16 autocast on CUDA, a progress bar,
 `metrics.csv`, periodic validation (one-step loss and a rollout's correlation time), atomic checkpoints
-every `checkpoint_minutes` and at the end. `resume=True` restores model, optimiser, RNG and the position
-in the data order, so a resumed run on CPU reproduces the losses of an uninterrupted one.
+every `checkpoint_minutes`, at the end, and after the step in flight when interrupted (SIGINT,
+SIGTERM). `resume=True` restores model, optimiser, RNG and the position in the data order, so a
+resumed run on CPU reproduces the losses of an uninterrupted one.
 Under `torchrun` it trains with DistributedDataParallel (gloo on CPU, NCCL on CUDA): the global batch
 is split over ranks, so results match single-process training up to float rounding.
 """
@@ -28,6 +29,7 @@ from tqdm import tqdm
 from sciwm.checkpoint import load_checkpoint, save_checkpoint, stats_to_dict, tensor_state
 from sciwm.data.windows import Windows
 from sciwm.errors import SciwmError
+from sciwm.interrupt import DeferredInterrupt
 from sciwm.models import DataSpec, build_model, count_parameters
 from sciwm.objectives import objective_for
 from sciwm.runconfig import RunConfig
@@ -232,8 +234,11 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, device: str 
     bar = tqdm(total=tc.steps, initial=s.step, disable=not progress or s.rank != 0, desc="train", unit="step")
     t_start = last_ckpt = time.perf_counter()
     before = s.elapsed_s
-    row, logged = None, False
-    try:
+    row, logged, interrupted = None, False, False
+    # Ctrl-C / SIGTERM end the step in flight (validation and its metrics.csv row included) before the run
+    # stops: a checkpoint taken mid-step would pair the old step count with a half-used RNG or half-updated
+    # weights, and --resume would no longer reproduce the uninterrupted run. A second signal stops at once.
+    with DeferredInterrupt() as stop:
         for batch in epoch_batches(s):
             s.elapsed_s = _elapsed(before + time.perf_counter() - t_start, s.world, tc.max_minutes)
             if s.step >= tc.steps or (tc.max_minutes and s.elapsed_s >= 60 * tc.max_minutes):
@@ -248,19 +253,30 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, device: str 
                 _append_csv(s.out / "metrics.csv", row)
             bar.set_postfix(loss=f"{row['loss']:.3g}", refresh=False)
             bar.update()
+            if _any_rank(stop.requested, s.world):
+                interrupted = True
+                break
             if time.perf_counter() - last_ckpt >= 60 * tc.checkpoint_minutes:
                 s.checkpoint()
                 last_ckpt = time.perf_counter()
-    except KeyboardInterrupt:
-        s.checkpoint()  # an interrupted run keeps its last completed step; --resume continues from it
-        raise
-    bar.close()
-    if s.rank == 0 and row is not None and not logged:  # a spent budget: the last step is logged too
-        _append_csv(s.out / "metrics.csv", row)
-    s.checkpoint()
-    if s.world > 1:
-        dist.barrier()
+        bar.close()
+        if s.rank == 0 and row is not None and not logged and not interrupted:  # a spent budget: log the last step
+            _append_csv(s.out / "metrics.csv", row)
+        s.checkpoint()
+        if s.world > 1:
+            dist.barrier()
+    if interrupted:
+        raise KeyboardInterrupt  # the last completed step is checkpointed; --resume continues from it
     return s.out / "checkpoint.pt"
+
+
+def _any_rank(flag: bool, world: int) -> bool:
+    """`flag` on any rank (every rank must stop at the same step)."""
+    if world == 1:
+        return flag
+    t = torch.tensor([float(flag)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
 
 
 def _elapsed(seconds: float, world: int, budget_minutes: float) -> float:

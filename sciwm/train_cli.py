@@ -11,6 +11,12 @@ def _train(args: argparse.Namespace) -> None:
     from sciwm.runconfig import RunConfig
     from sciwm.train import train
 
+    if args.resume and args.set:
+        from sciwm.errors import SciwmError
+
+        raise SciwmError(f"--set {args.set[0]} with --resume: a resumed run continues with its own config "
+                         f"({args.out}/config.toml), so that it reproduces the uninterrupted run; start a new "
+                         "run to change it")
     cfg = RunConfig.load(args.config, args.set or [])
     path = train(cfg, args.out, resume=args.resume, device=resolve_device(args.device), progress=not args.quiet)
     print(f"checkpoint: {path}")

@@ -121,3 +121,26 @@ def test_surprise_cli_writes_scores_and_flags(data, jepa_run, tmp_path, capsys):
     assert len(result["trajectories"][0]["scores"]) == 11
     cli(["surprise", str(jepa_run), "--data", str(data / "test.h5"), "--threshold", "0"])
     assert "2 of 2 trajectories have flagged frames" in capsys.readouterr().out
+
+
+def test_surprise_refuses_a_corrupt_frame_and_data_of_another_spacing(data, jepa_run, tmp_path):
+    """A NaN frame is the file's fault, not a surprise of the dynamics; frames twice as far apart are not
+    what the run learned to predict. Both are refused in one line naming the file."""
+    import shutil
+
+    import h5py
+
+    from sciwm.errors import SciwmError
+    from sciwm.surprise import surprise_file
+
+    for name, change, message in [
+        ("nan.h5", lambda f: f["u"].__setitem__((1, 5, 3), np.nan), "sample 1, frame 5 has NaN or Inf"),
+        ("dt.h5", lambda f: f.attrs.__setitem__("dt_save", 2 * float(np.asarray(f.attrs["dt_save"]).reshape(-1)[0])),
+         "its frames are 0.1 apart, the run was trained on frames that are 0.05 apart"),
+    ]:
+        path = tmp_path / name
+        shutil.copy(data / "test.h5", path)
+        with h5py.File(path, "r+") as f:
+            change(f)
+        with pytest.raises(SciwmError, match=message):
+            surprise_file(jepa_run, path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import datetime
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -82,33 +84,53 @@ def test_tiny_model_overfits_a_tiny_set(data, tmp_path):
     assert curve[-1] < 3e-4
 
 
-def test_resume_reproduces_an_uninterrupted_run_exactly(data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("where", ["step", "validation"])
+def test_resume_after_a_signal_reproduces_an_uninterrupted_run_exactly(data, tmp_path, monkeypatch, where):
+    """SIGINT lands in the middle of step 13 (after its input noise was drawn) or of step 10's validation:
+    the run finishes that step, logs it, checkpoints and stops; --resume then gives the uninterrupted run's
+    every row, bit for bit, and its weights."""
     cfg = config(data, objective="unrolled", unroll=2, curriculum=6, noise=0.01, batch_size=4)
     train(cfg, tmp_path / "straight", progress=False)
 
     import sciwm.train as trainer
 
-    real = trainer.objective_for
+    real_objective, real_validate = trainer.objective_for, trainer.validate
+    calls = {"step": 0}
 
     def interrupting(model):
-        objective = real(model)
-        calls = {"n": 0}
+        objective = real_objective(model)
 
         def wrapped(*args):
-            calls["n"] += 1
-            if calls["n"] == 13:  # the 13th step of the first run never completes
-                raise KeyboardInterrupt
-            return objective(*args)
+            calls["step"] += 1
+            out = objective(*args)
+            if where == "step" and calls["step"] == 13:
+                os.kill(os.getpid(), signal.SIGINT)
+            return out
 
         return wrapped
 
+    def validating(*args):
+        out = real_validate(*args)
+        if where == "validation" and calls["step"] == 10:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
     monkeypatch.setattr(trainer, "objective_for", interrupting)
+    monkeypatch.setattr(trainer, "validate", validating)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "resumed", progress=False)
-    monkeypatch.setattr(trainer, "objective_for", real)
-    assert load_run(tmp_path / "resumed").step == 12
+    monkeypatch.setattr(trainer, "objective_for", real_objective)
+    monkeypatch.setattr(trainer, "validate", real_validate)
+    stopped = 13 if where == "step" else 10
+    assert load_run(tmp_path / "resumed").step == stopped
+    assert len(losses(tmp_path / "resumed")) == stopped  # the step in flight was logged
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back
     train(cfg, tmp_path / "resumed", resume=True, progress=False)
-    assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")  # bitwise, via the CSV's 8 digits
+    with open(tmp_path / "straight" / "metrics.csv") as f, open(tmp_path / "resumed" / "metrics.csv") as g:
+        straight, resumed = list(csv.DictReader(f)), list(csv.DictReader(g))
+    drop = ("time_s",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in resumed] == \
+        [{k: v for k, v in r.items() if k not in drop} for r in straight]  # every row, validation included
     a = load_run(tmp_path / "straight").model.state_dict()
     b = load_run(tmp_path / "resumed").model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -185,6 +207,83 @@ def test_rollout_file_is_a_trajectory_file_aligned_with_the_truth(data, tmp_path
     np.testing.assert_array_equal(pred["nu"].values, true["nu"].values)
 
 
+def _copy_with(src: Path, dst: Path, attrs: dict | None = None, nan_at: tuple | None = None) -> Path:
+    import shutil
+
+    import h5py
+
+    shutil.copy(src, dst)
+    with h5py.File(dst, "r+") as f:
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
+        if nan_at is not None:
+            f["u"][nan_at] = np.nan
+    return dst
+
+
+def test_rollout_refuses_data_unlike_the_training_files_in_one_line(data, tmp_path):
+    """Frames spaced otherwise, another domain length, NaN where the rollout starts, a directory as --out,
+    no batch: each refused before anything is written; NaN later in a trajectory is the truth's business."""
+    train(config(data, steps=2), tmp_path / "run", progress=False)
+    test = data / "test.h5"
+    dt = float(np.asarray(open_data(test).attrs["dt_save"]).reshape(-1)[0])
+    cases = [
+        (_copy_with(test, tmp_path / "dt.h5", {"dt_save": dt / 2}), {}, f"frames are {dt / 2:g} apart, the run was "
+         f"trained on frames that are {dt:g} apart"),
+        (_copy_with(test, tmp_path / "L.h5", {"domain_length": np.array([3.0])}), {}, "domain lengths are 3,"),
+        (_copy_with(test, tmp_path / "nan.h5", nan_at=(1, 0, 5)), {}, "sample 1 has NaN or Inf in the frames a "
+         "rollout starts from"),
+        (test, {"out": tmp_path}, "is a directory"),
+        (test, {"batch": 0}, "--batch 0: need at least 1"),
+    ]
+    for path, kwargs, message in cases:
+        out = kwargs.pop("out", tmp_path / "pred.h5")
+        with pytest.raises(SciwmError, match=re.escape(message)):
+            rollout_file(tmp_path / "run", path, steps=3, out=out, **kwargs)
+        assert not list(tmp_path.glob("*.partial")) and not (tmp_path / "pred.h5").exists()
+    later = _copy_with(test, tmp_path / "later.h5", nan_at=(1, 4, 5))
+    assert rollout_file(tmp_path / "run", later, steps=3, out=tmp_path / "pred.h5")["samples"] == 2
+
+
+@pytest.mark.parametrize("train_values, message", [
+    ({"lr": float("nan")}, "train.lr must be a finite number > 0, got nan"),
+    ({"lr": float("inf")}, "train.lr must be a finite number > 0, got inf"),
+    ({"weight_decay": -1.0}, "train.weight_decay must be a finite number >= 0, got -1.0"),
+    ({"noise": float("nan")}, "train.noise must be a finite number >= 0, got nan"),
+    ({"max_minutes": -1.0}, "train.max_minutes must be a finite number >= 0, got -1.0"),
+    ({"num_workers": -1}, "train.num_workers must be >= 0, got -1"),
+    ({"steps": 3.5}, "[train] steps = 3.5: expected a whole number"),
+    ({"batch_size": 2.5}, "[train] batch_size = 2.5: expected a whole number"),
+])
+def test_bad_training_values_are_refused_in_one_line(train_values, message):
+    with pytest.raises(SciwmError, match=re.escape(message)):
+        config(Path("."), **train_values)
+    with pytest.raises(SciwmError, match=re.escape("config: data = 5; [data] must be a table")):
+        RunConfig.from_dict({"data": 5})
+
+
+def test_a_checkpoint_that_lacks_parts_or_does_not_fit_its_config_is_refused(data, tmp_path):
+    torch.save({"format": "sciwm-checkpoint"}, tmp_path / "checkpoint.pt")
+    with pytest.raises(SciwmError, match="an incomplete sciwm checkpoint \\(no config, data_spec"):
+        load_run(tmp_path)
+    train(config(data, steps=2), tmp_path / "run", progress=False)
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    state["config"]["model"]["width"] = 16
+    torch.save(state, tmp_path / "run" / "checkpoint.pt")
+    with pytest.raises(SciwmError, match="weights do not fit its own config"):
+        load_run(tmp_path / "run")
+
+
+def test_an_output_path_under_a_file_is_one_line_exit_2(data, tmp_path, capsys):
+    from sciwm.cli import main
+
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(config(data, steps=2).to_toml())
+    assert main(["train", str(cfg), "--out", str(cfg / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Not a directory" in err[0] and err[0].startswith("sciwm train: error:")
+
+
 @pytest.mark.parametrize("max_norm", [0.5, 1e6])  # clipped, and left alone
 def test_clipping_through_real_views_is_torchs_clipping(max_norm):
     """The FNO's spectral weights are complex: the norm is taken over their (re, im) pairs, the same
@@ -203,3 +302,15 @@ def test_clipping_through_real_views_is_torchs_clipping(max_norm):
     assert expected > 1.0
     for p, q in zip(models[0].parameters(), models[1].parameters(), strict=True):
         assert torch.allclose(p.grad, q.grad, rtol=1e-6, atol=1e-9)
+
+
+def test_resume_with_a_changed_config_is_refused_not_ignored(data, tmp_path, capsys):
+    from sciwm.cli import main
+
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(config(data, steps=2).to_toml())
+    assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--resume", "--set", "train.steps=4"]) == 2
+    assert "--set train.steps=4 with --resume: a resumed run continues with its own config" in capsys.readouterr().err
+    assert load_run(tmp_path / "run").step == 2

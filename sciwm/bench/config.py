@@ -11,10 +11,12 @@ Paths are relative to the working directory, as in training configs. Unknown key
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from sciwm.device import resolve_device
 from sciwm.errors import SciwmError, read_toml
 
 ACCURACY = ("nrmse", "correlation_time")
@@ -57,8 +59,16 @@ class BenchConfig:
     ladder: LadderConfig = field(default_factory=LadderConfig)
 
     def __post_init__(self) -> None:
+        for key in ("data", "truth", "device", "accuracy"):
+            if not isinstance(getattr(self, key), str):
+                raise SciwmError(f"{key}: {getattr(self, key)!r} must be a string")
+        for key in ("horizon", "threshold"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise SciwmError(f"{key}: {value!r} must be a finite number")
         if not self.data:
             raise SciwmError("bench config: `data` (the test trajectory file) is required")
+        resolve_device(self.device, "device =")
         runs = (self.runs,) if isinstance(self.runs, str) else tuple(str(r) for r in self.runs)
         object.__setattr__(self, "runs", runs)
         if self.truth not in TRUTH:

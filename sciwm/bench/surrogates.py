@@ -53,6 +53,7 @@ class SurrogateEntry:
                              f"{list(problem.fields)}")
         if loaded.spec.n_action:
             raise SciwmError(f"run {run}: takes actions; sciwm bench compares autonomous rollouts only")
+        loaded.check_data(ds.attrs, data_path)
         missing = [p for p in loaded.param_names if p not in ds]
         if missing:
             raise SciwmError(f"run {run}: needs parameter(s) {missing}, which {data_path} lacks")
