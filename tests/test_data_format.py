@@ -93,3 +93,34 @@ def test_create_requires_contract_attributes(tmp_path):
     with pytest.raises(SciwmError, match="missing attributes .*'pde'"):
         TrajectoryWriter.create(tmp_path / "a.h5", fields=["u"], time=np.arange(3.0), x=np.arange(4.0),
                                 attrs={}, n_expected=1)
+
+
+def test_a_writer_killed_after_an_append_leaves_a_file_that_resumes(tmp_path):
+    """SIGKILL (or the out-of-memory killer) gives no chance to close the file: every append must reach the
+    disk on its own, so that the committed samples survive and the file reopens for appending."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "killed.h5"
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parent)!r})
+        import numpy as np
+        from data_factories import ATTRS, values
+        from sciwm.data.format import TrajectoryWriter
+        w = TrajectoryWriter.create({str(path)!r}, fields=["u"], time=np.arange(4.0), x=np.arange(8.0), params=[],
+                                    attrs=ATTRS, n_expected=6)
+        for s in range(0, 4, 2):
+            w.append({{"u": values((2, 4, 8), seed=s)}}, seeds=np.arange(s, s + 2))
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert done.returncode == -9, done.stderr.decode()
+    w = TrajectoryWriter.resume(path)
+    assert w.n_written == 4
+    w.append({"u": values((2, 4, 8), seed=4)}, seeds=np.arange(4, 6))
+    w.finish()
+    with h5py.File(path, "r") as f:
+        for s in (0, 2, 4):
+            np.testing.assert_array_equal(f["u"][s:s + 2], values((2, 4, 8), seed=s))

@@ -299,3 +299,30 @@ def test_an_interrupted_command_without_resume_does_not_offer_it(monkeypatch, ca
     assert main(["eval", "pred.h5", "truth.h5"]) == 130
     err = capsys.readouterr().err
     assert "sciwm eval: interrupted" in err and "--resume" not in err
+
+
+def test_values_that_overflow_the_files_float32_are_refused(tmp_path):
+    """The solver runs in float64, files store float32: an amplitude finite in the one and not in the other
+    must not end in a file marked complete that is full of inf."""
+    card = Card.from_text("""
+name = "huge"
+pde = "diffusion"
+[domain]
+length = 1.0
+n = 16
+[params]
+nu = 0.01
+[ic]
+kind = "fourier"
+modes = 2
+amplitude = 1e39
+[time]
+dt = 0.01
+save_every = 0.01
+frames = 3
+[splits]
+train = 2
+""")
+    with pytest.raises(SciwmError, match="u of train trajectory 0, frame 0, overflows the float32 the file stores"):
+        generate(card, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "train.h5").exists()

@@ -15,6 +15,7 @@ of steps, is refused with one line that names it.
 
 from __future__ import annotations
 
+import inspect
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -200,21 +201,29 @@ def _parse(raw: dict[str, Any], text: str) -> Card:
     kind = str(ic.pop("kind", "fourier"))
     if kind not in INITIAL_CONDITIONS:
         raise SciwmError(f"[ic] kind {kind!r} unknown; known: {', '.join(INITIAL_CONDITIONS)}")
+    options = inspect.signature(INITIAL_CONDITIONS[kind]).parameters
+    for key in ic:
+        default = options[key].default if key in options and key not in ("grid", "seeds", "channels") else None
+        if isinstance(default, int) and not isinstance(default, bool):
+            _whole(ic, key, None, "[ic]", 1)
+        elif isinstance(default, float):
+            _finite(ic, key, None, "[ic]")
     time = _table(raw, "time")
     _only(time, {"dt", "save_every", "burn_in", "frames", "precision"}, "[time]")
     dt = _positive(time, "dt", None)
     save_every = _positive(time, "save_every", dt)
-    burn_in = float(time.get("burn_in", 0.0))
-    frames = int(_need(time, "frames", "[time]"))
+    burn_in = _finite(time, "burn_in", 0.0, "[time]")
+    frames = _whole(time, "frames", None, "[time]", 2)
     precision = str(time.get("precision", "float64"))
     if precision not in ("float32", "float64"):
         raise SciwmError(f"[time] precision must be 'float32' or 'float64', got {precision!r}")
     if frames < 2 or burn_in < 0:
         raise SciwmError(f"[time] needs frames >= 2 and burn_in >= 0, got frames={frames}, burn_in={burn_in}")
     splits_t = dict(_table(raw, "splits"))
-    seed = int(splits_t.pop("seed", 0))
+    seed = _whole(splits_t, "seed", 0, "[splits]", 0)
+    splits_t.pop("seed", None)
     _only(splits_t, set(SPLITS), "[splits]")
-    splits = {s: int(splits_t.get(s, 0)) for s in SPLITS}
+    splits = {s: _whole(splits_t, s, 0, "[splits]", 0) for s in SPLITS}
     if splits["train"] < 1 or any(v < 0 for v in splits.values()):
         raise SciwmError(f"[splits] needs train >= 1 and no negative counts, got {splits}")
     forcing = _forcing(raw["forcing"], grid, save_every, pde) if "forcing" in raw else None
@@ -263,9 +272,11 @@ def _check_model(card: Card) -> None:
 def _param(key: str, value: Any) -> float | ParamRange:
     if isinstance(value, dict):
         _only(value, {"min", "max", "log"}, f"[params] {key}")
-        r = ParamRange(
-            float(_need(value, "min", key)), float(_need(value, "max", key)), bool(value.get("log", False))
-        )
+        log = value.get("log", False)
+        if not isinstance(log, bool):
+            raise SciwmError(f"[params] {key}: log must be true or false, got {log!r}")
+        r = ParamRange(_finite(value, "min", None, f"[params] {key}"), _finite(value, "max", None, f"[params] {key}"),
+                       log)
         if not (r.min <= r.max) or (r.log and r.min <= 0):
             raise SciwmError(f"[params] {key}: need min <= max (and min > 0 with log), got {value}")
         return r
@@ -300,6 +311,26 @@ def _only(table: dict[str, Any], allowed: set[str], where: str) -> None:
         raise SciwmError(
             f"{where}: unknown key(s) {', '.join(extra)} (allowed: {', '.join(sorted(allowed))})"
         )
+
+
+def _finite(table: dict[str, Any], key: str, default: float | None, where: str) -> float:
+    """A finite number `table[key]` (or `default`)."""
+    value = table.get(key, default)
+    if value is None:
+        raise SciwmError(f"{where}: missing {key!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SciwmError(f"{where} {key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _whole(table: dict[str, Any], key: str, default: int | None, where: str, minimum: int) -> int:
+    """A whole number `table[key]` >= `minimum` (or `default`)."""
+    value = table.get(key, default)
+    if value is None:
+        raise SciwmError(f"{where}: missing {key!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SciwmError(f"{where} {key} must be a whole number >= {minimum}, got {value!r}")
+    return value
 
 
 def _positive(table: dict[str, Any], key: str, default: float | None) -> float:

@@ -29,17 +29,25 @@ def _convert(args: argparse.Namespace) -> None:
     from sciwm.data.conversion import convert
 
     dst = Path(args.out)
+    if dst.is_dir():
+        raise SciwmError(f"{dst} is a directory; give the file to write, e.g. {dst / 'converted.h5'}")
     if dst.exists() and not args.force:
         raise SciwmError(f"{dst} exists; pass --force to overwrite it")
     print(convert(args.inp, dst, dims=parse_dims(args.dims)))
 
 
 def _plot(args: argparse.Namespace) -> None:
+    from matplotlib.backend_bases import FigureCanvasBase
+
     from sciwm.data.reading import open
     from sciwm.plots import plot_trajectory
 
     ds = open(args.file, dims=parse_dims(args.dims), allow_incomplete=True)
     out = Path(args.out or Path(args.file).with_suffix(f".sample{args.sample}.png").name)
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    if out.suffix.lstrip(".").lower() not in kinds:
+        raise SciwmError(f"--out {out}: matplotlib cannot write {out.suffix or 'a file without an extension'}; "
+                         f"use one of {', '.join('.' + k for k in sorted(kinds))}")
     plot_trajectory(ds, sample=args.sample).savefig(out, dpi=120)
     print(out)
 

@@ -129,7 +129,7 @@ class TrajectoryWriter:
         for key, value in attrs.items():
             f.attrs[key] = _coerce_attr(value)
         f.attrs.update({"n_expected": int(n_expected), "n_written": 0, "complete": 0})
-        f.flush()
+        _flush(f)
         return cls(path, f)
 
     @classmethod
@@ -199,9 +199,9 @@ class TrajectoryWriter:
         self._f.resize_dimension("sample", n0 + b)
         for name, arr in {**arrays, **params, "seed": seeds}.items():
             self._f.variables[name][n0 : n0 + b] = np.asarray(arr)
-        self._f.flush()
+        _flush(self._f)
         self._f.attrs["n_written"] = n0 + b  # commit point: written last
-        self._f.flush()
+        _flush(self._f)
 
     def finish(self) -> None:
         """Mark the file complete (requires n_written == n_expected) and close it."""
@@ -222,3 +222,11 @@ class TrajectoryWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _flush(f: h5netcdf.File) -> None:
+    """Write everything so far to disk: h5netcdf's `flush` writes only its own attribute, HDF5's writes the
+    data and the metadata that keep the file readable if the process dies before the next write (SIGKILL,
+    the out-of-memory killer)."""
+    f.flush()
+    f._h5file.flush()  # h5netcdf keeps the h5py.File here

@@ -197,6 +197,14 @@ def generate(
                 stats.solver_s += time.perf_counter() - t0
                 seeds = result.pop("seed")
                 fields = {f: result.pop(f) for f in family(card.pde).fields}
+                for name, values in fields.items():  # finite in the solver's precision, maybe not in float32
+                    with np.errstate(over="ignore"):  # the overflow is what is checked, and refused, here
+                        stored = np.asarray(values, np.float32)
+                    if not np.isfinite(stored).all():
+                        i, t = (int(v) for v in np.argwhere(~np.isfinite(stored))[0][:2])
+                        raise SciwmError(f"card {card.name}: {name} of {split} trajectory {start + i}, frame {t}, "
+                                         "overflows the float32 the file stores (|values| above 3.4e38); lower the "
+                                         "initial amplitude or forcing")
                 # actions are a pure function of the seed, like the parameters: drawn again, not carried
                 action = np.stack([card.draw_actions(int(s)) for s in seeds]) if card.forcing else None
                 writer.append(fields, params=result, seeds=seeds, action=action)

@@ -39,7 +39,7 @@ def detect(path: str | Path) -> str:
                 return "well"
             if is_pdebench(f):
                 return "pdebench"
-    except OSError as err:
+    except (OSError, KeyError, RuntimeError, ValueError) as err:  # h5py raises any of these on bad metadata
         raise SciwmError(f"{path}: corrupt or truncated HDF5 file ({_one_line(err)})") from None
     return "generic"
 
@@ -61,15 +61,19 @@ def open(  # noqa: A001 - the natural name for `sciwm.data.open`
     except SciwmError as err:
         msg = str(err)
         raise SciwmError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
-    except (OSError, KeyError, ValueError) as err:
+    except (OSError, KeyError, ValueError, RuntimeError) as err:
         raise SciwmError(f"{path}: cannot read as {kind} data ({_one_line(err)})") from None
     return ds
 
 
 def _open_sciwm(path: str, allow_incomplete: bool) -> xr.Dataset:
+    with h5py.File(path, "r") as f:  # xarray fails obscurely on a field whose dimension has no coordinate
+        missing = [c for c in ("time", "x") if c not in f]
+    if missing:
+        raise SciwmError(f"{path}: missing coordinate(s) {missing}")
     try:
         ds = xr.open_dataset(path, engine="h5netcdf")
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
         raise SciwmError(f"{path}: corrupt or truncated trajectory file ({_one_line(err)})") from None
     n_written, n_expected = int(ds.attrs["n_written"]), int(ds.attrs["n_expected"])
     if not int(ds.attrs.get("complete", 0)):

@@ -93,10 +93,16 @@ def _is_number(v: object) -> bool:
 
 def _flat(path: str, f: h5py.File) -> xr.Dataset:
     names = ["tensor"] if "tensor" in f else [n for n in CFD_FIELDS if n in f]
+    if not isinstance(f[names[0]], h5py.Dataset):
+        raise SciwmError(f"{names[0]} is a group, not an array")
     shape = f[names[0]].shape
     ndim = len(shape) - 2
     if ndim not in (1, 2):
         raise SciwmError(f"{names[0]} has shape {shape}; only 1D and 2D PDEBench data are supported")
+    for name in names[1:]:
+        if not isinstance(f[name], h5py.Dataset) or f[name].shape != shape:
+            got = f[name].shape if isinstance(f[name], h5py.Dataset) else "a group"
+            raise SciwmError(f"{name} has shape {got}, {names[0]} has {shape}; every field must have the same")
     n, nt, *disk_space = shape
     space = space_dims(ndim)
     ours = (n, nt, *disk_space[::-1])
@@ -113,6 +119,13 @@ def _flat(path: str, f: h5py.File) -> xr.Dataset:
 def _grouped(path: str, f: h5py.File) -> xr.Dataset:
     keys = sorted(f.keys())
     first = f[keys[0]]
+    for k in keys:  # every sample group must hold a `data` array of the same shape (read lazily, checked now)
+        d = f[k].get("data") if isinstance(f[k], h5py.Group) else None
+        if not isinstance(d, h5py.Dataset):
+            raise SciwmError(f"sample group {k!r} has no 'data' array")
+        if d.shape != first["data"].shape:
+            raise SciwmError(f"{k}/data has shape {d.shape}, {keys[0]}/data has {first['data'].shape}; every sample "
+                             "must have the same")
     shape = first["data"].shape  # (time, x[, y], channels)
     ndim = len(shape) - 2
     if ndim not in (1, 2):
