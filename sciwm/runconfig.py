@@ -133,13 +133,11 @@ def from_table(cls: type, table: dict[str, Any], name: str) -> Any:
     values = {}
     for key, value in table.items():
         default = fields[key].default
+        whole = isinstance(default, int) and not isinstance(default, bool)
         if isinstance(default, bool) != isinstance(value, bool) or (
             isinstance(default, float) and not isinstance(value, (int, float))
-        ) or (isinstance(default, int) and not isinstance(default, bool) and not isinstance(value, int)) or (
-            isinstance(default, str) and not isinstance(value, str)
-        ):
-            kind = "whole number" if isinstance(default, int) and not isinstance(default, bool) else \
-                type(default).__name__
+        ) or (whole and not isinstance(value, int)) or (isinstance(default, str) and not isinstance(value, str)):
+            kind = "whole number" if whole else type(default).__name__
             raise SciwmError(f"[{name}] {key} = {value!r}: expected a {kind}")
         values[key] = float(value) if isinstance(default, float) else value
     return cls(**values)

@@ -270,11 +270,16 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, device: str 
     return s.out / "checkpoint.pt"
 
 
+def _collective_device() -> str:
+    """Where a tensor for a collective lives: CUDA under NCCL, else the CPU (gloo)."""
+    return "cuda" if dist.get_backend() == "nccl" else "cpu"
+
+
 def _any_rank(flag: bool, world: int) -> bool:
     """`flag` on any rank (every rank must stop at the same step)."""
     if world == 1:
         return flag
-    t = torch.tensor([float(flag)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    t = torch.tensor([float(flag)], device=_collective_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
 
@@ -283,7 +288,7 @@ def _elapsed(seconds: float, world: int, budget_minutes: float) -> float:
     """Training wall time; with a time budget under DDP, rank 0's clock for every rank, so that all ranks
     use the same learning rate and stop at the same step."""
     if world > 1 and budget_minutes:
-        t = torch.tensor([seconds], dtype=torch.float64, device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        t = torch.tensor([seconds], dtype=torch.float64, device=_collective_device())
         dist.broadcast(t, 0)
         seconds = float(t)
     return seconds

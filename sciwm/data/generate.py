@@ -205,6 +205,7 @@ def generate(
                         raise SciwmError(f"card {card.name}: {name} of {split} trajectory {start + i}, frame {t}, "
                                          "overflows the float32 the file stores (|values| above 3.4e38); lower the "
                                          "initial amplitude or forcing")
+                    fields[name] = stored  # cast once, here, not again by the writer
                 # actions are a pure function of the seed, like the parameters: drawn again, not carried
                 action = np.stack([card.draw_actions(int(s)) for s in seeds]) if card.forcing else None
                 writer.append(fields, params=result, seeds=seeds, action=action)
