@@ -55,11 +55,11 @@ box 60 $PY -m sciwm plan $W/ns2d-reach.toml --model $W/nswm --planner cem,grad/1
     --budget 256 --replan-every 1 --device $DEVICE --out $W/plan-ns-latent --quiet 2>&1 | tail -3
 cp $W/plan-ns-latent/plan.md "$OUT/plan-ns-latent.md" 2>/dev/null
 
-part "ns2d-kolmogorov: generate, default vs plain baseline, $MINUTES min each, a closure, then the solver ladder"
+part "ns2d-kolmogorov: generate, default vs plain baseline vs latent FNO, $MINUTES min each, a closure, then the solver ladder"
 box 60 $PY -m sciwm generate datasets/ns2d-kolmogorov.toml --out $W/ns2d --samples $SAMPLES --device $DEVICE --batch 320 2>&1 | tail -1
-box $(($(mins "$MINUTES") * 2 + 60)) $PY benchmarks/surrogates.py --data $W/ns2d --minutes "$MINUTES" --only accuracy \
-    --config sciwm/configs/ns2d-kolmogorov.toml --device $DEVICE --threads $THREADS --work $W/ns2d-runs 2>&1 \
-    | tail -8 | tee "$OUT/ns2d.txt"
+box $(($(mins "$MINUTES") * 3 + 90)) $PY benchmarks/surrogates.py --data $W/ns2d --minutes "$MINUTES" --only accuracy,latent \
+    --config sciwm/configs/ns2d-kolmogorov.toml --latent-config sciwm/configs/latent-ns2d-kolmogorov.toml \
+    --device $DEVICE --threads $THREADS --work $W/ns2d-runs 2>&1 | tail -16 | tee "$OUT/ns2d.txt"
 # the closure (32x32 NS solver, dt 0.1, + CNN): 2.2x faster than the ladder at equal accuracy on the CPU (RESULTS.md)
 box $(($(mins "$MINUTES") + 40)) $PY -m sciwm train sciwm/configs/closure-ns2d-kolmogorov.toml --out $W/ns2d-closure \
     --set data.train=$W/ns2d/train.h5 --set data.val=$W/ns2d/val.h5 --set train.max_minutes=$MINUTES \

@@ -8,10 +8,14 @@
    (correlation > 0.8) and the ratio default / baseline (target >= 2);
 2. training-loop overhead: time per optimiser step of `sciwm.train` against a bare
    forward/backward/step loop on the same model and batch size (target <= 10%);
-3. latent rollout cost: time per rollout step of the latent FNO against the field-space FNO
-   (target: >= 10x cheaper).
+3. latent rollout cost at similar accuracy: the latent FNO (`--latent-config`) and the field-space default
+   (`--config`), each trained for the same wall time, then their correlation times and their cost per
+   rollout step on the same batch (target: a latent step >= 10x cheaper). The latent config ships for
+   ns2d-kolmogorov (a 64x64 field to 16 x 8 x 8):
 
-    .venv/bin/python benchmarks/surrogates.py --data demo/ks1d --minutes 10 [--only accuracy,overhead,latent]
+    .venv/bin/python benchmarks/surrogates.py --data demo/ks1d --minutes 10 --only accuracy,overhead
+    .venv/bin/python benchmarks/surrogates.py --data DIR --minutes 10 --only latent \
+        --config sciwm/configs/ns2d-kolmogorov.toml --latent-config sciwm/configs/latent-ns2d-kolmogorov.toml
 
 `--data` is a directory made by `sciwm generate datasets/ks1d.toml --out DIR` (train/val/test.h5).
 The same table for 2D Kolmogorov flow, and on a GPU:
@@ -50,6 +54,7 @@ from sciwm.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "sciwm/configs/ks1d.toml"
+LATENT_CONFIG = ROOT / "sciwm/configs/latent-ns2d-kolmogorov.toml"
 BASELINE = {"model": {"name": "fno", "width": 64, "modes": 32, "layers": 4},
             "train": {"objective": "onestep", "batch_size": 32, "lr": 1e-3, "warmup": 0}}
 
@@ -123,13 +128,7 @@ def correlation_times(model: torch.nn.Module, normalize, denormalize, test: Path
 def accuracy(data: Path, minutes: float, work: Path, default: Path = DEFAULT_CONFIG,
              device: str = "cpu") -> list[str]:
     """The default config through `sciwm.train`, then the plain baseline, the same wall time each."""
-    out = work / "sciwm_default"
-    train(config(data, minutes, None, default), out, device=device, progress=False)
-    with open(out / "metrics.csv") as f:
-        last = list(csv.DictReader(f))[-1]
-    run = load_run(out, device)
-    t_default = correlation_times(run.model, run.stats.normalize, run.stats.denormalize, data / "test.h5",
-                                  run.stats.fields, device)
+    run, last, t_default = trained(default, data, minutes, work / "sciwm_default", device)
     batch = run.config.train.batch_size
     model, mean, std, steps, loss = plain_baseline(data, minutes, baseline_model(default), batch, device)
     t_plain = correlation_times(model, lambda x: (x - mean) / std, lambda x: x * std + mean, data / "test.h5",
@@ -193,53 +192,86 @@ def overhead(data: Path, work: Path, steps: int = 60, skip: int = 10, repeats: i
             f"**{sciwm_s / bare_s - 1:+.1%}** (median of {repeats}: {spread}; target <= 10%) |"]
 
 
-def latent_cost(batch: int = 32, steps: int = 50) -> list[str]:
-    """Per-step rollout cost: field FNO vs latent FNO stepping in latent space (decoding every frame,
-    and decoding only at the end, as a latent world model does when it plans)."""
-    spec = DataSpec(channels=1, grid=(256,), history=1)
-    fno = build_model(ModelConfig(name="fno", width=64, modes=32), spec).eval()
-    lat = build_model(ModelConfig(name="latent_fno", width=64, modes=8, latent_channels=8, latent_downsample=8),
-                      spec).eval()
-    hist = torch.randn(batch, 1, 1, 256)
+def trained(cfg_path: Path, data: Path, minutes: float, out: Path, device: str):  # noqa: ANN201
+    """`sciwm.train` on `cfg_path` for `minutes` (kept in `out` and reused when a checkpoint is there);
+    returns (run, the last row of metrics.csv, correlation times on test.h5)."""
+    if not (out / "checkpoint.pt").exists():
+        train(config(data, minutes, None, cfg_path), out, device=device, progress=False)
+    with open(out / "metrics.csv") as f:
+        last = list(csv.DictReader(f))[-1]
+    run = load_run(out, device)
+    t = correlation_times(run.model, run.stats.normalize, run.stats.denormalize, data / "test.h5",
+                          run.stats.fields, device)
+    return run, last, t
 
-    @torch.no_grad()
-    def latent_only() -> None:
-        z = lat.encode(hist[:, 0]).unsqueeze(1)
-        for _ in range(steps):
-            z = lat.step_latent(z).unsqueeze(1)
-        lat.decode(z[:, 0])
 
-    runs = {"fno (width 64, 32 modes), field space": lambda: rollout_model(fno, hist, steps),
-            "latent_fno (8 x 32 latent), decode every step": lambda: rollout_model(lat, hist, steps),
-            "latent_fno, latent steps, decode at the end": latent_only}
-    times = {}
-    for _ in range(2):  # interleaved repeats
-        for name, fn in runs.items():
-            fn()
-            reps = []
-            for _ in range(3):
+def step_costs(runs: dict, hist: torch.Tensor, steps: int = 10, repeats: int = 5) -> dict[str, float]:
+    """Median seconds per rollout step on `hist` (B, k, C, *grid): a field model's `rollout_model`; a latent
+    model's latent steps alone (`step_latent`, decoding only when asked) and its `rollout_model`, which
+    decodes every frame. Interleaved repeats, so drifts of a noisy machine hit every entry alike."""
+    fns = {}
+    for name, model in runs.items():
+        fns[name] = lambda model=model: rollout_model(model, hist, steps)
+        if getattr(model, "latent", False):
+            z = torch.stack([model.encode(hist[:, i]) for i in range(hist.shape[1])], 1)
+            fns[f"{name}, latent steps"] = lambda model=model, z=z: [model.step_latent(z) for _ in range(steps)]
+    sync = torch.cuda.synchronize if hist.is_cuda else (lambda: None)
+    times: dict[str, list[float]] = {}
+    with torch.no_grad():
+        for _ in range(repeats):
+            for name, fn in fns.items():
+                fn()
+                sync()
                 t = time.perf_counter()
                 fn()
-                reps.append((time.perf_counter() - t) / steps)
-            times.setdefault(name, []).extend(reps)
-    base = statistics.median(times["fno (width 64, 32 modes), field space"])
-    rows = ["| model | rollout ms / step (batch 32) | cheaper than fno by |", "|---|---|---|"]
-    for name, reps in times.items():
-        t = statistics.median(reps)
-        rows.append(f"| {name} | {t * 1e3:.2f} | {base / t:.1f}x |")
-    return rows
+                sync()
+                times.setdefault(name, []).append((time.perf_counter() - t) / steps)
+    return {name: statistics.median(reps) for name, reps in times.items()}
+
+
+def latent(data: Path, minutes: float, work: Path, field_config: Path, latent_config: Path,
+           device: str = "cpu", batch: int = 32) -> list[str]:
+    """The latent FNO against the field-space default, both trained `minutes` on `data`: correlation time of
+    their rollouts (the latent one rolls in latent space and decodes each frame) and cost per step on a
+    batch of test trajectories. Target: a latent step >= 10x cheaper at similar accuracy."""
+    field, field_last, t_field = trained(field_config, data, minutes, work / "sciwm_default", device)
+    lat, lat_last, t_lat = trained(latent_config, data, minutes, work / "latent", device)
+    field_steps, lat_steps = int(field_last["step"]), int(lat_last["step"])
+    true = frames(data / "test.h5", field.stats.fields)
+    k = field.config.data.history
+    hist = field.stats.normalize(true[:batch, :k]).to(device)
+    costs = step_costs({"field": field.model, "latent": lat.model}, hist)
+    base = costs["field"]
+
+    def params(model: torch.nn.Module) -> int:
+        return sum(p.numel() for p in model.parameters())
+
+    def row(name: str, model: torch.nn.Module, steps: int, t: np.ndarray, cost: float) -> str:
+        return (f"| {name} | {params(model):,} | {steps:,} | {np.median(t):.2f} ({np.percentile(t, 25):.2f}–"
+                f"{np.percentile(t, 75):.2f}) | {cost * 1e3:.2f} | {base / cost:.1f}x |")
+
+    b = hist.shape[0]
+    return [f"| model | params | steps in {minutes:g} min | median corr. time > 0.8 (IQR) | ms / step (batch {b}) "
+            "| field step / this |", "|---|---|---|---|---|---|",
+            row(f"field ({field_config.name})", field.model, field_steps, t_field, costs["field"]),
+            row(f"latent ({latent_config.name}), decoding every frame", lat.model, lat_steps, t_lat,
+                costs["latent"]),
+            row(f"latent ({latent_config.name}), latent steps", lat.model, lat_steps, t_lat,
+                costs["latent, latent steps"])]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--only", default="accuracy,overhead,latent")
+    ap.add_argument("--only", default="accuracy,overhead", help="accuracy, overhead, latent (comma-separated)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads for every part (1: steady timings on a shared machine)")
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="the default config to measure")
-    ap.add_argument("--device", default="cpu", help="cpu or cuda (accuracy only)")
-    ap.add_argument("--work", type=Path, help="keep the trained runs here (default: a temporary directory)")
+    ap.add_argument("--latent-config", type=Path, default=LATENT_CONFIG, help="the latent surrogate (latent)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (accuracy and latent)")
+    ap.add_argument("--work", type=Path,
+                    help="keep the trained runs here, and reuse those found there (default: a temporary directory)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     where = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "no GPU"
@@ -250,7 +282,8 @@ def main() -> None:
         for part in args.only.split(","):
             lines = {"accuracy": lambda: accuracy(args.data, args.minutes, Path(tmp), args.config, args.device),
                      "overhead": lambda: overhead(args.data, Path(tmp)),
-                     "latent": latent_cost}[part]()
+                     "latent": lambda: latent(args.data, args.minutes, Path(tmp), args.config, args.latent_config,
+                                              args.device)}[part]()
             print(f"\n{part}:\n" + "\n".join(lines), flush=True)
 
 

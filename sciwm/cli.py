@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 
 from sciwm import __version__
 from sciwm.errors import SciwmError
@@ -43,6 +44,12 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _kept_work(args: argparse.Namespace) -> bool:
+    """Whether an interrupted resumable command (one with --resume) has left anything in its --out."""
+    out = getattr(args, "out", None)
+    return hasattr(args, "resume") and out is not None and Path(out).is_dir() and any(Path(out).iterdir())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _terminate)
@@ -55,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sciwm {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        # generate, train and plan keep what they finished; the other commands have nothing to resume
-        hint = "what was finished is kept (rerun with --resume)" if hasattr(args, "resume") else "rerun the command"
+        # generate, train and plan keep what they finished; the other commands, or an interrupt before the
+        # first thing was kept (during start-up), have nothing to resume
+        hint = "what was finished is kept (rerun with --resume)" if _kept_work(args) else "rerun the command"
         print(f"sciwm {args.command}: interrupted; {hint}", file=sys.stderr)
         return 130
     finally:

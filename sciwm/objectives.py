@@ -8,8 +8,9 @@ A batch is a collated `WindowBatch`: `history (B, k, C, *grid)`, `future (B, m, 
   and average the per-step MSE; with `pushforward`, the first `n - 1` steps run without gradient, so the
   model learns to correct the distribution of its own inputs (Brandstetter, Worrall & Welling 2022);
 - input noise: Gaussian noise of std `noise` on the input frames (Sanchez-Gonzalez et al. 2020);
-- latent models add the autoencoder reconstruction of every frame and the latent prediction error
-  `MSE(step_latent(z_hist), encode(future[0]))` (weight `latent_weight`);
+- latent models unroll in latent space (no decoding between steps, as rollouts and planners run them)
+  and add the autoencoder reconstruction of every frame and the latent prediction error
+  `MSE(step_latent(z_hist), encode(future))` (weight `latent_weight`);
 - `jepa` (the JEPA world model): latent prediction over `n` unrolled steps + lambda SIGReg, or targets from
   an EMA encoder; the decoder learns on detached latents. Equations and diagnostics: docs/jepa.md.
 """
@@ -74,20 +75,36 @@ def rollout_loss(
 def latent_loss(
     model: torch.nn.Module, batch: WindowBatch, cfg: TrainConfig, step: int, gen: torch.Generator | None
 ) -> tuple[Tensor, dict[str, float]]:
-    """Reconstruction + latent prediction + decoded (unrolled) field prediction for latent models."""
+    """Latent models, unrolled in latent space as `rollout_model` and the planners roll them.
+
+    z = encode(frames) for the k history frames (with input noise) and the n = unroll_length next ones;
+    the predictor rolls n steps from z_hist without decoding in between: zhat_{j+1} = step_latent(zhat_..j).
+    Loss = MSE(decode(z), frames) + mean_j [MSE(decode(zhat_j), future_j) + latent_weight MSE(zhat_j, sg(z_j))].
+    With `pushforward` the first n - 1 steps run without gradient. The first step runs through `model`
+    (its DistributedDataParallel wrapper under torchrun), which makes DDP reduce every gradient of the step.
+    """
     core = model.module if hasattr(model, "module") else model
-    frames = torch.cat([batch.history, batch.future[:, :1]], dim=1)  # (B, k+1, C, *grid)
+    k, n = batch.history.shape[1], unroll_length(cfg, step)
+    frames = torch.cat([_noisy(batch.history, cfg.noise, gen), batch.future[:, :n]], dim=1)  # (B, k + n, C, ...)
     flat = frames.flatten(0, 1)
-    z = core.encode(_noisy(flat, cfg.noise, gen))
-    recon = F.mse_loss(core.decode(z), flat)
+    z = core.encode(flat)
+    clean = torch.cat([batch.history, batch.future[:, :n]], dim=1).flatten(0, 1)
+    recon = F.mse_loss(core.decode(z), clean)
     z = z.unflatten(0, frames.shape[:2])
-    k = batch.history.shape[1]
     params = batch.params if batch.params.shape[-1] else None
-    z_next = core.step_latent(z[:, :k], params, step_action(batch, k, 0))
-    latent = F.mse_loss(z_next, z[:, k].detach())
-    field, logs = rollout_loss(model, batch, cfg, step, gen)
-    loss = field + recon + cfg.latent_weight * latent
-    return loss, {**logs, "recon": recon.item(), "latent": latent.item()}
+    z_hist, field, latent = z[:, :k], [], []
+    for j in range(n):
+        grad = not (cfg.pushforward and j < n - 1)
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            z_next = model(z_hist, params, step_action(batch, k, j), latent=True) if j == 0 else \
+                core.step_latent(z_hist, params, step_action(batch, k, j))
+        if grad:
+            field.append(F.mse_loss(core.decode(z_next), batch.future[:, j]))
+            latent.append(F.mse_loss(z_next, z[:, k + j].detach()))
+        z_hist = torch.cat([z_hist[:, 1:], z_next.unsqueeze(1)], dim=1)
+    field_mse, latent_mse = torch.stack(field).mean(), torch.stack(latent).mean()
+    loss = field_mse + recon + cfg.latent_weight * latent_mse
+    return loss, {"mse": field_mse.item(), "unroll": float(n), "recon": recon.item(), "latent": latent_mse.item()}
 
 
 COLLAPSE_RANK = 2.0  # the batch embeddings span fewer directions than this ...

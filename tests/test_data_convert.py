@@ -69,3 +69,27 @@ def test_info_reports_incomplete_file_and_convert_refuses_it(tmp_path):
     assert "INCOMPLETE: 3 of 4 samples" in sciwm.data.info(path)
     with pytest.raises(SciwmError, match="incomplete file"):
         sciwm.data.convert(path, tmp_path / "o.h5")
+
+
+def test_convert_refuses_a_nan_parameter_and_writes_nothing(tmp_path):
+    import xarray as xr
+
+    src = tmp_path / "src.nc"
+    make_netcdf(src)
+    ds = xr.load_dataset(src, engine="h5netcdf")
+    ds["forcing"].values[1] = np.nan
+    ds.to_netcdf(tmp_path / "nan.nc", engine="h5netcdf")
+    with pytest.raises(SciwmError, match="parameter 'forcing' is NaN/inf at sample 1"):
+        sciwm.data.convert(tmp_path / "nan.nc", tmp_path / "o.h5")
+    assert not (tmp_path / "o.h5").exists() and not (tmp_path / "o.h5.partial").exists()
+
+
+def test_convert_refuses_a_nan_action_and_leaves_no_file(tmp_path):
+    import h5py
+
+    make_sciwm(tmp_path / "src.h5", action=True)
+    with h5py.File(tmp_path / "src.h5", "r+") as f:
+        f["action"][2, 3, 0] = np.nan
+    with pytest.raises(SciwmError, match="action has NaN/inf at sample 2, frame 3"):
+        sciwm.data.convert(tmp_path / "src.h5", tmp_path / "o.h5")
+    assert not (tmp_path / "o.h5").exists() and not (tmp_path / "o.h5.partial").exists()

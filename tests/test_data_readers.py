@@ -105,3 +105,15 @@ def test_zarr_store(tmp_path):
     u = make_netcdf(path)
     ds = sciwm.data.open(path)
     np.testing.assert_array_equal(ds["temp"].values, u)
+
+
+def test_a_well_vector_field_without_its_component_axis_is_refused(tmp_path):
+    import h5py
+
+    path, _ = make_well(tmp_path, n=2, nt=4, nx=6, ny=5)
+    with h5py.File(path, "r+") as f:
+        del f["t1_fields/velocity"]
+        f["t1_fields/velocity"] = np.zeros((2, 4, 6, 5), np.float32)  # no trailing (2,) axis
+    with pytest.raises(SciwmError, match=r"t1_fields/velocity has shape \(2, 4, 6, 5\); a rank-1 field in 2D "
+                                         r"needs 5 axes \(sample, time, 2 spatial, 1 of 2 components\)"):
+        sciwm.data.open(path)

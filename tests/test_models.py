@@ -78,6 +78,28 @@ def test_encode_compresses_by_the_configured_factor(grid, downsample):
     assert model.decode(z).shape == frames.shape
 
 
+@pytest.mark.parametrize("encoder_width, widths", [(0, [8, 8, 8]), (2, [2, 4, 8]), (3, [3, 6, 8])])
+def test_encoder_width_doubles_with_each_halving_up_to_width(encoder_width, widths):
+    model, spec = tiny("latent_fno", (8, 8), latent_downsample=4, latent_channels=3, encoder_width=encoder_width)
+    enc = [m for m in model.encoder if isinstance(m, torch.nn.Conv2d)]
+    dec = [m for m in model.decoder if isinstance(m, torch.nn.Conv2d)]
+    # encoder: a 3-conv into level 0, then per halving a stride-2 conv and a conv, then a 1-conv to Cz
+    assert [m.out_channels for m in enc] == [widths[0], widths[1], widths[1], widths[2], widths[2], 3]
+    assert [m.stride[0] for m in enc] == [1, 2, 1, 2, 1, 1]
+    assert [m.out_channels for m in dec] == [widths[2], widths[1], widths[1], widths[0], widths[0], 2]
+    w0, w1, w2 = widths
+    by_hand = (2 * w0 * 9 + w0) + (w0 * w1 * 9 + w1) + (w1 * w1 * 9 + w1) + (w1 * w2 * 9 + w2) \
+        + (w2 * w2 * 9 + w2) + (w2 * 3 + 3)
+    assert count_parameters(model.encoder) == by_hand
+    z = model.encode(torch.randn(2, 2, 8, 8))
+    assert z.shape == (2, 3, 2, 2) and model.decode(z).shape == (2, 2, 8, 8)
+
+
+def test_encoder_width_must_be_a_whole_number():
+    with pytest.raises(SciwmError, match="encoder_width"):
+        ModelConfig(name="latent_fno", encoder_width=-1)
+
+
 def test_latent_grid_must_divide_by_the_downsample_factor():
     with pytest.raises(SciwmError, match="latent_downsample"):
         tiny("latent_fno", (20,), latent_downsample=8)
@@ -253,3 +275,25 @@ def test_resolution_must_be_even():
 def test_a_resolution_is_refused_by_models_that_run_on_the_data_grid(name):
     with pytest.raises(SciwmError, match=f"model.resolution: {name} runs on the data's grid"):
         tiny(name, (32,), resolution=16)
+
+
+@pytest.mark.parametrize("k, n", [(1, 1), (2, 3)])
+def test_latent_objective_unrolls_as_rollouts_do(k, n):
+    """latent_loss's field error is the MSE of `rollout_model`'s frames: the same latent steps, no re-encoding."""
+    from sciwm.data.windows import WindowBatch
+    from sciwm.objectives import latent_loss
+    from sciwm.rollout import rollout_model
+    from sciwm.runconfig import TrainConfig
+
+    model, spec = tiny("latent_fno", (8, 8), k=k, n_params=1)
+    g = torch.Generator().manual_seed(1)
+    frames = torch.randn(4, k + n, spec.channels, *spec.grid, generator=g)
+    params = torch.randn(4, 1, generator=g)
+    batch = WindowBatch(frames[:, :k], frames[:, k:], params, torch.zeros(4, k + n, 0), torch.zeros(4), torch.zeros(4))
+    cfg = TrainConfig(objective="unrolled" if n > 1 else "onestep", unroll=n)
+    _, logs = latent_loss(model, batch, cfg, step=0, gen=None)
+    pred = rollout_model(model, frames[:, :k], n, params).frames
+    want = torch.stack([torch.mean((pred[:, j] - frames[:, k + j]) ** 2) for j in range(n)]).mean()
+    assert logs["mse"] == pytest.approx(want.item(), rel=1e-5)
+    z = model.encode(frames.flatten(0, 1))
+    assert logs["recon"] == pytest.approx(torch.mean((model.decode(z) - frames.flatten(0, 1)) ** 2).item(), rel=1e-5)

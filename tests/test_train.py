@@ -31,10 +31,10 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def config(data: Path, **train: object) -> RunConfig:
+def config(data: Path, model: dict | None = None, **train: object) -> RunConfig:
     raw = {
         "data": {"train": str(data / "train.h5"), "val": str(data / "val.h5")},
-        "model": {"name": "fno", "width": 8, "modes": 6, "layers": 2},
+        "model": model or {"name": "fno", "width": 8, "modes": 6, "layers": 2},
         "train": {"steps": 20, "batch_size": 8, "warmup": 2, "log_every": 1, "val_every": 10, "val_rollout": 5,
                   **train},
     }
@@ -153,11 +153,17 @@ def test_unsafe_checkpoint_is_refused(tmp_path):
         load_run(tmp_path)
 
 
-def test_ddp_with_two_processes_matches_single_process(data, tmp_path):
+LATENT = {"name": "latent_fno", "width": 8, "modes": 4, "layers": 2, "latent_channels": 4, "latent_downsample": 4,
+          "encoder_width": 4}
+
+
+@pytest.mark.parametrize("model, unroll", [(None, 1), (LATENT, 2)])
+def test_ddp_with_two_processes_matches_single_process(data, tmp_path, model, unroll):
     cfg_path = tmp_path / "cfg.toml"
     # a 30-minute budget that never binds: under DDP, rank 0's clock sets every rank's lr and stop
-    # (a time fraction of ~1e-3 moves the lr by < 1e-5)
-    cfg = config(data, steps=6, batch_size=8, val_every=1000, max_minutes=30.0)
+    # (a time fraction of ~1e-3 moves the lr by < 1e-5); the latent model unrolls 2 steps in latent space
+    cfg = config(data, model, steps=6, batch_size=8, val_every=1000, max_minutes=30.0,
+                 objective="unrolled" if unroll > 1 else "onestep", unroll=unroll, curriculum=0)
     cfg_path.write_text(cfg.to_toml())
     train(cfg, tmp_path / "single", progress=False)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -314,3 +320,26 @@ def test_resume_with_a_changed_config_is_refused_not_ignored(data, tmp_path, cap
     assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--resume", "--set", "train.steps=4"]) == 2
     assert "--set train.steps=4 with --resume: a resumed run continues with its own config" in capsys.readouterr().err
     assert load_run(tmp_path / "run").step == 2
+
+
+def test_an_interrupt_during_start_up_does_not_promise_a_resume(data, tmp_path, monkeypatch, capsys):
+    """Ctrl-C before the first step has kept nothing: the hint says to rerun, not to --resume; once a step is
+    checkpointed, it says --resume."""
+    from sciwm import train as trainer
+    from sciwm.cli import main
+
+    cfg_path = tmp_path / "cfg.toml"
+    cfg_path.write_text(config(data, steps=2).to_toml())
+
+    def interrupted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(trainer, "start_session", interrupted)
+        assert main(["train", str(cfg_path), "--out", str(tmp_path / "run"), "--quiet"]) == 130
+    assert "rerun the command" in capsys.readouterr().err
+    assert main(["train", str(cfg_path), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    with monkeypatch.context() as m:
+        m.setattr(trainer, "start_session", interrupted)
+        assert main(["train", str(cfg_path), "--out", str(tmp_path / "run"), "--quiet", "--resume"]) == 130
+    assert "rerun with --resume" in capsys.readouterr().err

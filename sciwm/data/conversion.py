@@ -65,7 +65,8 @@ def convert(src: str | Path, dst: str | Path, *, dims: Mapping[str, str] | None 
     """Write `src` (anything `open` reads) as a sciwm trajectory file at `dst`; returns `dst`.
 
     Streams sample chunks; writes `dst.partial` and renames it at the end, so `dst` never holds a half
-    file. Raises SciwmError on NaN/inf frames (naming sample and frame) and removes the partial file.
+    file. Raises SciwmError on NaN/inf frames or actions (naming sample and frame) or parameters, and
+    removes the partial file.
     """
     ds = open(src, dims=dims)
     dst = Path(dst)
@@ -73,6 +74,10 @@ def convert(src: str | Path, dst: str | Path, *, dims: Mapping[str, str] | None 
     names, params = field_names(ds), param_names(ds)
     space = space_of(ds)
     has_action = "action" in ds.data_vars
+    for p in params:  # per-trajectory values are small: checked before anything is written
+        bad = np.flatnonzero(~np.isfinite(np.asarray(ds[p].values, dtype=float)))
+        if bad.size:
+            raise SciwmError(f"{src}: parameter {p!r} is NaN/inf at sample {bad[0]}")
     writer = TrajectoryWriter.create(
         tmp, fields=names, time=ds["time"].values, x=ds["x"].values,
         y=ds["y"].values if "y" in space else None, params=params,
@@ -83,8 +88,11 @@ def convert(src: str | Path, dst: str | Path, *, dims: Mapping[str, str] | None 
         seeds = ds["seed"].values if "seed" in ds else np.full(ds.sizes["sample"], -1)
         for s0, block in iter_chunks(ds, names, src):
             b = len(next(iter(block.values())))
-            writer.append(block, {p: ds[p].values[s0 : s0 + b] for p in params}, seeds[s0 : s0 + b],
-                          action=ds["action"][s0 : s0 + b].values if has_action else None)
+            action = ds["action"][s0 : s0 + b].values if has_action else None
+            if action is not None and not np.isfinite(action).all():
+                s, t = np.argwhere(~np.isfinite(action.reshape(b, action.shape[1], -1)).all(axis=2))[0]
+                raise SciwmError(f"{src}: action has NaN/inf at sample {s0 + s}, frame {t}")
+            writer.append(block, {p: ds[p].values[s0 : s0 + b] for p in params}, seeds[s0 : s0 + b], action=action)
         writer.finish()
     except BaseException:
         writer.close()

@@ -60,6 +60,8 @@ class ModelConfig:
     conditioning: str = "channels"  # params as extra input channels | "film": per-layer scale/shift
     latent_channels: int = 16  # latent models: channels of the latent grid
     latent_downsample: int = 4  # latent models: spatial compression factor per dim (a power of 2)
+    encoder_width: int = 0  # latent_fno: autoencoder channels at full resolution, doubling with each halving up
+    #                         to `width` (U-Net style: each level costs about the same); 0: `width` at every level
     resolution: int = 0  # fno/tfno/jepa/closure: grid points per dim the network works on (0: the data's)
     solver_dt: float = 0.0  # closure: its coarse solver's step (0: the data's step x n_data / resolution, divided
     #                         evenly into the frame interval); closure.py
@@ -84,6 +86,8 @@ class ModelConfig:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SciwmError(f"model.{key} must be a whole number >= 1, got {value!r}")
+        if not isinstance(self.encoder_width, int) or isinstance(self.encoder_width, bool) or self.encoder_width < 0:
+            raise SciwmError(f"model.encoder_width must be a whole number >= 0 (0: width), got {self.encoder_width!r}")
         d = self.latent_downsample
         if d & (d - 1):
             raise SciwmError(f"model.latent_downsample must be a power of 2 (1, 2, 4, 8, ...), got {d}")

@@ -40,7 +40,7 @@ class VectorEncoder(nn.Module):
 
     def __init__(self, spec: DataSpec, width: int, dim: int, n_down: int, coarse: tuple[int, ...]) -> None:
         super().__init__()
-        self.convs = Encoder(spec.ndim, spec.channels, width, width, n_down)
+        self.convs = Encoder(spec.ndim, spec.channels, [width] * (n_down + 1), width)
         self.pooled = tuple(min(n, POOL) for n in coarse)
         self.pool = (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d)[spec.ndim - 1]
         self.linear = nn.Linear(width * int(torch.tensor(self.pooled).prod()), dim)
@@ -63,7 +63,7 @@ class VectorDecoder(nn.Module):
         super().__init__()
         self.coarse = (width, *coarse)
         self.linear = nn.Linear(dim, width * int(torch.tensor(coarse).prod()))
-        self.convs = Decoder(spec.ndim, width, width, spec.channels, n_up)
+        self.convs = Decoder(spec.ndim, width, [width] * (n_up + 1), spec.channels)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.convs(F.gelu(self.linear(z)).reshape(-1, *self.coarse))

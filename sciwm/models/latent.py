@@ -1,15 +1,17 @@
 """`latent_fno`: a periodic conv autoencoder and an FNO that steps on its latent grid.
 
 encode: (B, C, *grid) -> z (B, Cz, *grid / d), with Cz = latent_channels and d = latent_downsample
-(log2 d stride-2 circular convs). decode: the mirror (nearest upsampling + circular convs).
-step_latent: k latent frames (+ params, actions, position as channels, or FiLM) -> next latent frame,
-residual by default. forward = decode(step_latent(encode each history frame)), so one-step training in
-field space works unchanged; latent objectives (e.g. JEPA) use the three parts directly.
+(log2 d stride-2 circular convs; channels per level `pyramid(width, encoder_width, log2 d)`). decode: the
+mirror (nearest upsampling + circular convs). step_latent: k latent frames (+ params, actions, position as
+channels, or FiLM) -> next latent frame, residual by default. forward = decode(step_latent(encode each
+history frame)); `latent_loss` (sciwm/objectives.py) trains the three parts unrolled in latent space.
 Compression: a 1x256 field with d=32, Cz=32 -> 32x8 (256 numbers, 1x); 1x64x64 with d=8, Cz=16 ->
 16x8x8 (1024 numbers, 4x); the defaults (d=4, Cz=16) keep 16x16x16 = 4096 numbers for 1x64x64 (1x).
 """
 
 from __future__ import annotations
+
+from itertools import pairwise
 
 from torch import Tensor, nn
 
@@ -21,26 +23,32 @@ from sciwm.models.fno import FNOCore
 from sciwm.models.unet import periodic_conv
 
 
-class Encoder(nn.Sequential):
-    """(B, C, *grid) -> (B, Cz, *grid / 2**n_down): circular convs, each halving stride-2."""
+def pyramid(width: int, full: int, levels: int) -> list[int]:
+    """Channels per resolution level, full resolution first: `full` doubling with each halving, capped at
+    `width` (`full` = 0: `width` at every level). (levels + 1 numbers.)"""
+    return [min(width, (full or width) * 2**i) for i in range(levels + 1)]
 
-    def __init__(self, ndim: int, c: int, width: int, c_latent: int, n_down: int) -> None:
-        layers: list[nn.Module] = [periodic_conv(ndim, c, width), nn.GELU()]
-        for _ in range(n_down):
-            layers += [periodic_conv(ndim, width, width, stride=2), nn.GELU(),
-                       periodic_conv(ndim, width, width), nn.GELU()]
-        super().__init__(*layers, periodic_conv(ndim, width, c_latent, kernel=1))
+
+class Encoder(nn.Sequential):
+    """(B, C, *grid) -> (B, Cz, *grid / 2**n_down): circular convs, each halving stride-2; `widths` as `pyramid`."""
+
+    def __init__(self, ndim: int, c: int, widths: list[int], c_latent: int) -> None:
+        layers: list[nn.Module] = [periodic_conv(ndim, c, widths[0]), nn.GELU()]
+        for w_in, w_out in pairwise(widths):
+            layers += [periodic_conv(ndim, w_in, w_out, stride=2), nn.GELU(),
+                       periodic_conv(ndim, w_out, w_out), nn.GELU()]
+        super().__init__(*layers, periodic_conv(ndim, widths[-1], c_latent, kernel=1))
 
 
 class Decoder(nn.Sequential):
     """(B, Cz, *lg) -> (B, C, *lg * 2**n_up): nearest upsampling + circular convs (no checkerboard)."""
 
-    def __init__(self, ndim: int, c_latent: int, width: int, c: int, n_up: int) -> None:
-        layers: list[nn.Module] = [periodic_conv(ndim, c_latent, width), nn.GELU()]
-        for _ in range(n_up):
-            layers += [nn.Upsample(scale_factor=2, mode="nearest"), periodic_conv(ndim, width, width), nn.GELU(),
-                       periodic_conv(ndim, width, width), nn.GELU()]
-        super().__init__(*layers, periodic_conv(ndim, width, c, kernel=1))
+    def __init__(self, ndim: int, c_latent: int, widths: list[int], c: int) -> None:
+        layers: list[nn.Module] = [periodic_conv(ndim, c_latent, widths[-1]), nn.GELU()]
+        for w_in, w_out in pairwise(widths[::-1]):
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), periodic_conv(ndim, w_in, w_out), nn.GELU(),
+                       periodic_conv(ndim, w_out, w_out), nn.GELU()]
+        super().__init__(*layers, periodic_conv(ndim, widths[0], c, kernel=1))
 
 
 class LatentFNOSurrogate(Surrogate):
@@ -54,8 +62,9 @@ class LatentFNOSurrogate(Surrogate):
         self.check_grid(spec.grid)
         self.latent_grid = tuple(n // d for n in spec.grid)
         n_down = d.bit_length() - 1
-        self.encoder = Encoder(nd, spec.channels, cfg.width, cz, n_down)
-        self.decoder = Decoder(nd, cz, cfg.width, spec.channels, n_down)
+        widths = pyramid(cfg.width, cfg.encoder_width, n_down)
+        self.encoder = Encoder(nd, spec.channels, widths, cz)
+        self.decoder = Decoder(nd, cz, widths, spec.channels)
         self.take_forcing_fields(self.latent_grid)
         n_in = n_input_channels(spec.history, cz, self.n_values(), nd, cfg.positional)
         self.predictor = FNOCore(n_in, cz, self.latent_grid, cfg, n_film=spec.n_params if self.film else 0)
@@ -90,8 +99,14 @@ class LatentFNOSurrogate(Surrogate):
         dz = self.predictor(input_channels(z_hist, values, self.cfg.positional), params if self.film else None)
         return z_hist[:, -1] + dz if self.cfg.residual else dz
 
-    def forward(self, history: Tensor, params: Tensor | None = None, action: Tensor | None = None) -> Tensor:
-        """history (B, k, C, *grid) -> next frame (B, C, *grid) = decode(step_latent(encode(history)))."""
+    def forward(self, history: Tensor, params: Tensor | None = None, action: Tensor | None = None,
+                latent: bool = False) -> Tensor:
+        """history (B, k, C, *grid) -> next frame (B, C, *grid) = decode(step_latent(encode(history))).
+
+        latent=True: `history` is a latent history (B, k, Cz, *latent_grid) and the result `step_latent`'s,
+        so that an objective unrolling in latent space runs through a DistributedDataParallel wrapper."""
+        if latent:
+            return self.step_latent(history, params, action)
         self.check_history(history)
         b, k = history.shape[:2]
         z = self.encode(history.flatten(0, 1))

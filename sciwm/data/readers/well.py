@@ -93,6 +93,11 @@ def _fields(path: str, f: h5py.File, dims: list[str]) -> tuple[dict, list[str]]:
             if not varying:
                 skipped.append(name)
                 continue
+            want = 2 + n + order  # (sample, time, *space, then one axis of n components per tensor order)
+            if d.ndim != want or any(c != n for c in d.shape[2 + n:]):
+                axes = f"sample, time, {n} spatial" + (f", {order} of {n} components" if order else "")
+                raise SciwmError(f"t{order}_fields/{name} has shape {d.shape}; a rank-{order} field in {n}D "
+                                 f"needs {want} axes ({axes})")
             nb, nt, *disk = d.shape[: 2 + n]
             ours = (nb, nt, *disk[::-1])
             for comp in itertools.product(range(n), repeat=order):
