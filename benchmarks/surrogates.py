@@ -195,10 +195,16 @@ def overhead(data: Path, work: Path, steps: int = 60, skip: int = 10, repeats: i
 def trained(cfg_path: Path, data: Path, minutes: float, out: Path, device: str):  # noqa: ANN201
     """`sciwm.train` on `cfg_path` for `minutes` (kept in `out` and reused when a checkpoint is there);
     returns (run, the last row of metrics.csv, correlation times on test.h5)."""
+    cfg = config(data, minutes, None, cfg_path)
     if not (out / "checkpoint.pt").exists():
-        train(config(data, minutes, None, cfg_path), out, device=device, progress=False)
+        train(cfg, out, device=device, progress=False)
+    elif (out / "config.toml").read_text() != cfg.to_toml():
+        raise SystemExit(f"{out}: holds a run of another config, data or budget; remove it or use another --work")
     with open(out / "metrics.csv") as f:
         last = list(csv.DictReader(f))[-1]
+    if float(last["time_s"]) < 60 * minutes - 60 and int(last["step"]) < cfg.train.steps:
+        raise SystemExit(f"{out}: holds an interrupted run ({float(last['time_s']):.0f} s of {60 * minutes:.0f}); "
+                         "remove it or use another --work")
     run = load_run(out, device)
     t = correlation_times(run.model, run.stats.normalize, run.stats.denormalize, data / "test.h5",
                           run.stats.fields, device)
@@ -209,12 +215,17 @@ def step_costs(runs: dict, hist: torch.Tensor, steps: int = 10, repeats: int = 5
     """Median seconds per rollout step on `hist` (B, k, C, *grid): a field model's `rollout_model`; a latent
     model's latent steps alone (`step_latent`, decoding only when asked) and its `rollout_model`, which
     decodes every frame. Interleaved repeats, so drifts of a noisy machine hit every entry alike."""
+    def latent_steps(model: torch.nn.Module, z: torch.Tensor) -> None:
+        for _ in range(steps):
+            z = torch.cat([z[:, 1:], model.step_latent(z).unsqueeze(1)], 1)
+
     fns = {}
     for name, model in runs.items():
         fns[name] = lambda model=model: rollout_model(model, hist, steps)
         if getattr(model, "latent", False):
-            z = torch.stack([model.encode(hist[:, i]) for i in range(hist.shape[1])], 1)
-            fns[f"{name}, latent steps"] = lambda model=model, z=z: [model.step_latent(z) for _ in range(steps)]
+            with torch.no_grad():
+                z = torch.stack([model.encode(hist[:, i]) for i in range(hist.shape[1])], 1)
+            fns[f"{name}, latent steps"] = lambda model=model, z=z: latent_steps(model, z)
     sync = torch.cuda.synchronize if hist.is_cuda else (lambda: None)
     times: dict[str, list[float]] = {}
     with torch.no_grad():

@@ -45,9 +45,12 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def _kept_work(args: argparse.Namespace) -> bool:
-    """Whether an interrupted resumable command (one with --resume) has left anything in its --out."""
+    """Whether an interrupted resumable command (one with --resume) has left what --resume continues:
+    train a checkpoint, generate and plan anything in their --out."""
     out = getattr(args, "out", None)
-    return hasattr(args, "resume") and out is not None and Path(out).is_dir() and any(Path(out).iterdir())
+    if not hasattr(args, "resume") or out is None or not Path(out).is_dir():
+        return False
+    return (Path(out) / "checkpoint.pt").is_file() if args.command == "train" else any(Path(out).iterdir())
 
 
 def main(argv: list[str] | None = None) -> int:

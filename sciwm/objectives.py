@@ -80,8 +80,8 @@ def latent_loss(
     z = encode(frames) for the k history frames (with input noise) and the n = unroll_length next ones;
     the predictor rolls n steps from z_hist without decoding in between: zhat_{j+1} = step_latent(zhat_..j).
     Loss = MSE(decode(z), frames) + mean_j [MSE(decode(zhat_j), future_j) + latent_weight MSE(zhat_j, sg(z_j))].
-    With `pushforward` the first n - 1 steps run without gradient. The first step runs through `model`
-    (its DistributedDataParallel wrapper under torchrun), which makes DDP reduce every gradient of the step.
+    With `pushforward` the first n - 1 steps run without gradient. The first step with gradient runs through
+    `model` (its DistributedDataParallel wrapper under torchrun), which makes DDP reduce every gradient.
     """
     core = model.module if hasattr(model, "module") else model
     k, n = batch.history.shape[1], unroll_length(cfg, step)
@@ -93,10 +93,11 @@ def latent_loss(
     z = z.unflatten(0, frames.shape[:2])
     params = batch.params if batch.params.shape[-1] else None
     z_hist, field, latent = z[:, :k], [], []
+    wrapped = n - 1 if cfg.pushforward else 0  # DDP arms its gradient reduction only in a forward with grad
     for j in range(n):
         grad = not (cfg.pushforward and j < n - 1)
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-            z_next = model(z_hist, params, step_action(batch, k, j), latent=True) if j == 0 else \
+            z_next = model(z_hist, params, step_action(batch, k, j), latent=True) if j == wrapped else \
                 core.step_latent(z_hist, params, step_action(batch, k, j))
         if grad:
             field.append(F.mse_loss(core.decode(z_next), batch.future[:, j]))

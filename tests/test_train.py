@@ -84,8 +84,17 @@ def test_tiny_model_overfits_a_tiny_set(data, tmp_path):
     assert curve[-1] < 3e-4
 
 
+@pytest.fixture
+def sigint_raises():
+    """SIGINT as in a foreground process (a job started with `&` by a script ignores it, and so would train)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("where", ["step", "validation"])
-def test_resume_after_a_signal_reproduces_an_uninterrupted_run_exactly(data, tmp_path, monkeypatch, where):
+def test_resume_after_a_signal_reproduces_an_uninterrupted_run_exactly(data, tmp_path, monkeypatch, where,
+                                                                       sigint_raises):
     """SIGINT lands in the middle of step 13 (after its input noise was drawn) or of step 10's validation:
     the run finishes that step, logs it, checkpoints and stops; --resume then gives the uninterrupted run's
     every row, bit for bit, and its weights."""
@@ -157,13 +166,14 @@ LATENT = {"name": "latent_fno", "width": 8, "modes": 4, "layers": 2, "latent_cha
           "encoder_width": 4}
 
 
-@pytest.mark.parametrize("model, unroll", [(None, 1), (LATENT, 2)])
-def test_ddp_with_two_processes_matches_single_process(data, tmp_path, model, unroll):
+@pytest.mark.parametrize("model, unroll, pushforward", [(None, 1, False), (LATENT, 2, False), (LATENT, 2, True)])
+def test_ddp_with_two_processes_matches_single_process(data, tmp_path, model, unroll, pushforward):
     cfg_path = tmp_path / "cfg.toml"
     # a 30-minute budget that never binds: under DDP, rank 0's clock sets every rank's lr and stop
     # (a time fraction of ~1e-3 moves the lr by < 1e-5); the latent model unrolls 2 steps in latent space
     cfg = config(data, model, steps=6, batch_size=8, val_every=1000, max_minutes=30.0,
-                 objective="unrolled" if unroll > 1 else "onestep", unroll=unroll, curriculum=0)
+                 objective="unrolled" if unroll > 1 else "onestep", unroll=unroll, curriculum=0,
+                 pushforward=pushforward)
     cfg_path.write_text(cfg.to_toml())
     train(cfg, tmp_path / "single", progress=False)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
