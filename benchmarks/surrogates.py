@@ -47,7 +47,7 @@ from sciwm.data.reading import field_names
 from sciwm.data.reading import open as open_data
 from sciwm.data.windows import Windows
 from sciwm.metrics import correlation, correlation_time
-from sciwm.models import DataSpec, ModelConfig, build_model
+from sciwm.models import DataSpec, ModelConfig, build_model, count_parameters
 from sciwm.rollout import rollout_model
 from sciwm.runconfig import RunConfig
 from sciwm.train import train
@@ -254,11 +254,8 @@ def latent(data: Path, minutes: float, work: Path, field_config: Path, latent_co
     costs = step_costs({"field": field.model, "latent": lat.model}, hist)
     base = costs["field"]
 
-    def params(model: torch.nn.Module) -> int:
-        return sum(p.numel() for p in model.parameters())
-
     def row(name: str, model: torch.nn.Module, steps: int, t: np.ndarray, cost: float) -> str:
-        return (f"| {name} | {params(model):,} | {steps:,} | {np.median(t):.2f} ({np.percentile(t, 25):.2f}–"
+        return (f"| {name} | {count_parameters(model):,} | {steps:,} | {np.median(t):.2f} ({np.percentile(t, 25):.2f}–"
                 f"{np.percentile(t, 75):.2f}) | {cost * 1e3:.2f} | {base / cost:.1f}x |")
 
     b = hist.shape[0]

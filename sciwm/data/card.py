@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -313,24 +314,26 @@ def _only(table: dict[str, Any], allowed: set[str], where: str) -> None:
         )
 
 
-def _finite(table: dict[str, Any], key: str, default: float | None, where: str) -> float:
-    """A finite number `table[key]` (or `default`)."""
+def _checked(table: dict[str, Any], key: str, default: Any, where: str, ok: Callable[[Any], bool], what: str) -> Any:
+    """`table[key]` (or `default`) if it is a number (not a bool) that `ok` accepts; else one line saying it
+    must be `what`."""
     value = table.get(key, default)
     if value is None:
         raise SciwmError(f"{where}: missing {key!r}")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SciwmError(f"{where} {key} must be a finite number, got {value!r}")
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+        raise SciwmError(f"{where} {key} must be {what}, got {value!r}")
+    return value
+
+
+def _finite(table: dict[str, Any], key: str, default: float | None, where: str) -> float:
+    """A finite number `table[key]` (or `default`)."""
+    return float(_checked(table, key, default, where, math.isfinite, "a finite number"))
 
 
 def _whole(table: dict[str, Any], key: str, default: int | None, where: str, minimum: int) -> int:
     """A whole number `table[key]` >= `minimum` (or `default`)."""
-    value = table.get(key, default)
-    if value is None:
-        raise SciwmError(f"{where}: missing {key!r}")
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SciwmError(f"{where} {key} must be a whole number >= {minimum}, got {value!r}")
-    return value
+    return _checked(table, key, default, where, lambda v: isinstance(v, int) and v >= minimum,
+                    f"a whole number >= {minimum}")
 
 
 def _positive(table: dict[str, Any], key: str, default: float | None) -> float:
@@ -339,13 +342,4 @@ def _positive(table: dict[str, Any], key: str, default: float | None) -> float:
 
 def _number(table: dict[str, Any], key: str, default: float | None, where: str) -> float:
     """A positive finite number `table[key]` (or `default`); refused with a line naming `where` and `key`."""
-    value = table.get(key, default)
-    if value is None:
-        raise SciwmError(f"{where}: missing {key!r}")
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not (value > 0 and math.isfinite(value))
-    ):
-        raise SciwmError(f"{where} {key} must be a positive number, got {value!r}")
-    return float(value)
+    return float(_checked(table, key, default, where, lambda v: v > 0 and math.isfinite(v), "a positive number"))
