@@ -1,11 +1,12 @@
 """Surrogate targets of the "Surrogates" issue, each figure beside its peer in the same run.
 
-1. accuracy at a fixed budget: sciwm's default ks1d surrogate (sciwm/configs/ks1d.toml, through
-   `sciwm.train`) and the plain baseline users write today (neuraloperator FNO width 64, 32 modes, 4
-   layers, in a bare loop: one-step residual MSE, AdamW at a constant lr, no unrolling, no noise, no
-   schedule; `plain_baseline`), each trained for the same wall time on the same data, then
-   rolled out from every test trajectory's first frame; the figure is the median correlation time
-   (correlation > 0.8) and the ratio default / baseline (target >= 2);
+1. accuracy at a fixed budget: sciwm's default ks1d surrogate (sciwm/configs/ks1d.toml, a closure,
+   through `sciwm.train`; with the row of its coarse solver alone), any `--peer` configs, and the plain
+   baseline users write today (neuraloperator FNO width 64, 32 modes, 4 layers, in a bare loop: one-step
+   residual MSE, AdamW at a constant lr, no unrolling, no noise, no schedule; `plain_baseline`), each
+   trained for the same wall time on the same data, then rolled out from every test trajectory's first
+   frame; the figure is the median correlation time (correlation > 0.8) and the ratio default / baseline
+   (target >= 2);
 2. training-loop overhead: time per optimiser step of `sciwm.train` against a bare
    forward/backward/step loop on the same model and batch size (target <= 10%);
 3. latent rollout cost at similar accuracy: the latent FNO (`--latent-config`) and the field-space default
@@ -13,7 +14,8 @@
    rollout step on the same batch (target: a latent step >= 10x cheaper). The latent config ships for
    ns2d-kolmogorov (a 64x64 field to 16 x 8 x 8):
 
-    .venv/bin/python benchmarks/surrogates.py --data demo/ks1d --minutes 10 --only accuracy,overhead
+    .venv/bin/python benchmarks/surrogates.py --data demo/ks1d --minutes 10 --only accuracy,overhead \
+        --peer sciwm/configs/fno-ks1d.toml
     .venv/bin/python benchmarks/surrogates.py --data DIR --minutes 10 --only latent \
         --config sciwm/configs/ns2d-kolmogorov.toml --latent-config sciwm/configs/latent-ns2d-kolmogorov.toml
 
@@ -126,25 +128,37 @@ def correlation_times(model: torch.nn.Module, normalize, denormalize, test: Path
 
 
 def accuracy(data: Path, minutes: float, work: Path, default: Path = DEFAULT_CONFIG,
-             device: str = "cpu") -> list[str]:
-    """The default config through `sciwm.train`, then the plain baseline, the same wall time each."""
+             device: str = "cpu", peers: Sequence[Path] = ()) -> list[str]:
+    """The default config through `sciwm.train`, then each of `peers` (other sciwm configs, as more rows),
+    then the plain baseline, the same wall time each. A closure default also gets the row of its coarse
+    solver alone (the untrained closure: its CNN's last layer starts at zero), which costs no training."""
     run, last, t_default = trained(default, data, minutes, work / "sciwm_default", device)
     batch = run.config.train.batch_size
+    rows = [(f"sciwm default ({default.name})", int(last["step"]), float(last["loss"]), t_default)]
+    if run.config.model.name == "closure":
+        solver = build_model(run.config.model, run.spec).to(device).eval()
+        t = correlation_times(solver, run.stats.normalize, run.stats.denormalize, data / "test.h5", run.stats.fields,
+                              device)
+        rows.append(("its coarse solver alone (the untrained closure)", 0, float("nan"), t))
+    for peer in peers:
+        peer_run, peer_last, t = trained(peer, data, minutes, work / f"peer_{peer.stem}", device)
+        rows.append((f"sciwm {peer.name}", int(peer_last["step"]), float(peer_last["loss"]), t))
     model, mean, std, steps, loss = plain_baseline(data, minutes, baseline_model(default), batch, device)
     t_plain = correlation_times(model, lambda x: (x - mean) / std, lambda x: x * std + mean, data / "test.h5",
                                 run.stats.fields, device)
+    rows.append((f"plain FNO baseline (width {baseline_model(default).width}, one-step, constant lr, batch {batch})",
+                 steps, loss, t_plain))
+    plain = max(float(np.median(t_plain)), 1e-9)
 
     def row(name: str, steps: int, loss: float, t: np.ndarray) -> str:
-        return (f"| {name} | {minutes:g} min | {steps:,} steps | {loss:.2e} | "
-                f"{np.median(t):.1f} ({np.percentile(t, 25):.1f}–{np.percentile(t, 75):.1f}) |")
+        budget, done, last = (f"{minutes:g} min", f"{steps:,} steps", f"{loss:.2e}") if steps else ("—",) * 3
+        return (f"| {name} | {budget} | {done} | {last} | "
+                f"{np.median(t):.1f} ({np.percentile(t, 25):.1f}–{np.percentile(t, 75):.1f}) | "
+                f"{np.median(t) / plain:.2f} |")
 
-    ratio = float(np.median(t_default)) / max(float(np.median(t_plain)), 1e-9)
-    return ["| surrogate | budget | steps done | last train loss | median corr. time > 0.8 (IQR) |",
-            "|---|---|---|---|---|",
-            row(f"sciwm default ({default.name})", int(last["step"]), float(last["loss"]), t_default),
-            row(f"plain FNO baseline (width {baseline_model(default).width}, one-step, constant lr, batch {batch})",
-                steps, loss, t_plain),
-            f"| **ratio default / baseline** | | | | **{ratio:.2f}** (target >= 2) |"]
+    return ["| surrogate | budget | steps done | last train loss | median corr. time > 0.8 (IQR) | / baseline |",
+            "|---|---|---|---|---|---|", *[row(*r) for r in rows],
+            f"| **ratio default / baseline** | | | | | **{float(np.median(t_default)) / plain:.2f}** (target >= 2) |"]
 
 
 def overhead(data: Path, work: Path, steps: int = 60, skip: int = 10, repeats: int = 3) -> list[str]:
@@ -276,6 +290,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads for every part (1: steady timings on a shared machine)")
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="the default config to measure")
+    ap.add_argument("--peer", type=Path, action="append", default=[],
+                    help="another config trained as long, as one more row of the accuracy table (repeatable)")
     ap.add_argument("--latent-config", type=Path, default=LATENT_CONFIG, help="the latent surrogate (latent)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (accuracy and latent)")
     ap.add_argument("--work", type=Path,
@@ -288,7 +304,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = args.work or tmp
         for part in args.only.split(","):
-            lines = {"accuracy": lambda: accuracy(args.data, args.minutes, Path(tmp), args.config, args.device),
+            lines = {"accuracy": lambda: accuracy(args.data, args.minutes, Path(tmp), args.config, args.device,
+                                                         args.peer),
                      "overhead": lambda: overhead(args.data, Path(tmp)),
                      "latent": lambda: latent(args.data, args.minutes, Path(tmp), args.config, args.latent_config,
                                               args.device)}[part]()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from sciwm.device import resolve_device
 
@@ -19,7 +20,8 @@ def _train(args: argparse.Namespace) -> None:
                          "run to change it")
     cfg = RunConfig.load(args.config, args.set or [])
     path = train(cfg, args.out, resume=args.resume, device=resolve_device(args.device), progress=not args.quiet)
-    print(f"checkpoint: {path}")
+    if int(os.environ.get("RANK", "0")) == 0:  # one line under torchrun, not one per process
+        print(f"checkpoint: {path}")
 
 
 def _rollout(args: argparse.Namespace) -> None:

@@ -276,3 +276,45 @@ def test_more_layers_than_the_work_grid_has_points_is_refused(data):
     with pytest.raises(SciwmError, match="model.layers = 17 is 17 convolutions, which need at least 17 points") as err:
         closure(spec, resolution=16, layers=17)
     assert "\n" not in str(err.value)
+
+
+KS_CARD = """
+name = "closure-ks"
+pde = "ks"
+[domain]
+length = 100.0
+n = 256
+[ic]
+kind = "fourier"
+modes = 8
+[time]
+dt = 0.1
+save_every = 1.0
+burn_in = 100.0
+frames = 11
+[splits]
+train = 32
+val = 8
+seed = 3
+"""
+
+
+def test_a_closure_with_a_long_step_on_the_data_grid_learns_the_steps_error(tmp_path):
+    """The ks1d default's kind of closure: the data's grid (L = 100, 256 points), a step 2.5x the data's
+    (4 per frame); the CNN learns what the long ETDRK4 step gets wrong."""
+    generate(Card.from_text(KS_CARD), tmp_path / "ks", progress=False)
+    raw = {"data": {"train": str(tmp_path / "ks/train.h5")},
+           "model": {"name": "closure", "solver_dt": 0.25, "width": 32, "layers": 4},
+           "train": {"steps": 600, "batch_size": 16, "lr": 1e-3, "warmup": 10, "log_every": 50}}
+    train(RunConfig.from_dict(raw), tmp_path / "run", progress=False)
+    run = load_run(tmp_path / "run")
+    with h5py.File(tmp_path / "ks/val.h5") as f:
+        u = torch.from_numpy(f["u"][:]).float()  # (8, 11, 256)
+    x = run.stats.normalize(u[:, :-1].reshape(-1, 1, 256))[:, None]
+    target = run.stats.normalize(u[:, 1:].reshape(-1, 1, 256))
+    untrained = closure(run.spec, solver_dt=0.25, width=32, layers=4)
+    with torch.no_grad():
+        long_step = float((untrained(x, None, None) - target).square().mean())
+        learned = float((run.model(x, None, None) - target).square().mean())
+    assert long_step > 1e-9, long_step  # measured 5.1e-9: float32 frames hold ~1e-14
+    assert learned < 0.5 * long_step, (learned, long_step)  # measured 0.37
