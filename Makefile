@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 # The main job on built-in data: generate a small ks1d set, train the default surrogate for a few
-# minutes, roll it out 100 steps from one-step training, evaluate it against the solver's truth, and bench it
+# minutes, roll it out 200 steps (the whole test trajectory) from one-step training, evaluate it against the solver's truth, and bench it
 # against a ladder of classical solvers (equal accuracy, equal cost). The demo directory must be `demo`
 # for the bench step (benchmarks/configs/bench-demo.toml names its paths).
 demo: export OMP_NUM_THREADS := $(DEMO_THREADS)
@@ -38,7 +38,7 @@ demo: $(STAMP)
 	test -f $(DEMO)/run/checkpoint.pt || $(BIN)/sciwm train sciwm/configs/ks1d.toml --out $(DEMO)/run \
 	    --set data.train=$(DEMO)/ks1d/train.h5 --set data.val=$(DEMO)/ks1d/val.h5 \
 	    --set train.steps=$(DEMO_STEPS) --set train.max_minutes=$(DEMO_MINUTES)
-	$(BIN)/sciwm rollout $(DEMO)/run --data $(DEMO)/ks1d/test.h5 --steps 100 --out $(DEMO)/run/test-rollout.h5
+	$(BIN)/sciwm rollout $(DEMO)/run --data $(DEMO)/ks1d/test.h5 --steps 200 --out $(DEMO)/run/test-rollout.h5
 	$(BIN)/sciwm eval $(DEMO)/run/test-rollout.h5 $(DEMO)/ks1d/test.h5 --out $(DEMO)/run/eval
 	$(BIN)/sciwm bench benchmarks/configs/bench-demo.toml --out $(DEMO)/bench --quiet
 	@echo "demo: data in $(DEMO)/ks1d/, run in $(DEMO)/run/, metrics in $(DEMO)/run/eval/, verdict in $(DEMO)/bench/report.md"
