@@ -11,7 +11,7 @@ DEMO   := demo
 DEMO_STEPS   ?= 20000
 DEMO_MINUTES ?= 4
 # One torch thread by default: on a 2-core machine that is doing anything else, torch's 2-thread regions
-# wait on each other (the ks1d default trained at ~1 step/s so, against ~50 on an idle machine with 2).
+# wait on each other (the ks1d FNO trained at ~1 step/s so, against ~50 on an idle machine with 2).
 # On an idle machine `make demo DEMO_THREADS=2` trains faster.
 DEMO_THREADS ?= 1
 

@@ -140,8 +140,8 @@ def accuracy(data: Path, minutes: float, work: Path, default: Path = DEFAULT_CON
         t = correlation_times(solver, run.stats.normalize, run.stats.denormalize, data / "test.h5", run.stats.fields,
                               device)
         rows.append(("its coarse solver alone (the untrained closure)", 0, float("nan"), t))
-    for peer in peers:
-        peer_run, peer_last, t = trained(peer, data, minutes, work / f"peer_{peer.stem}", device)
+    for i, peer in enumerate(peers):
+        _, peer_last, t = trained(peer, data, minutes, work / f"peer{i}_{peer.stem}", device)
         rows.append((f"sciwm {peer.name}", int(peer_last["step"]), float(peer_last["loss"]), t))
     model, mean, std, steps, loss = plain_baseline(data, minutes, baseline_model(default), batch, device)
     t_plain = correlation_times(model, lambda x: (x - mean) / std, lambda x: x * std + mean, data / "test.h5",
@@ -291,7 +291,8 @@ def main() -> None:
                     help="torch threads for every part (1: steady timings on a shared machine)")
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="the default config to measure")
     ap.add_argument("--peer", type=Path, action="append", default=[],
-                    help="another config trained as long, as one more row of the accuracy table (repeatable)")
+                    help="another config trained as long, as one more row of the accuracy table (repeatable; "
+                         "accuracy only)")
     ap.add_argument("--latent-config", type=Path, default=LATENT_CONFIG, help="the latent surrogate (latent)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (accuracy and latent)")
     ap.add_argument("--work", type=Path,
