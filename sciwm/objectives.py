@@ -85,11 +85,11 @@ def latent_loss(
     """
     core = model.module if hasattr(model, "module") else model
     k, n = batch.history.shape[1], unroll_length(cfg, step)
-    frames = torch.cat([_noisy(batch.history, cfg.noise, gen), batch.future[:, :n]], dim=1)  # (B, k + n, C, ...)
-    flat = frames.flatten(0, 1)
-    z = core.encode(flat)
-    clean = torch.cat([batch.history, batch.future[:, :n]], dim=1).flatten(0, 1)
-    recon = F.mse_loss(core.decode(z), clean)
+    frames = torch.cat([batch.history, batch.future[:, :n]], dim=1)  # (B, k + n, C, *grid)
+    noisy = torch.cat([_noisy(batch.history, cfg.noise, gen), batch.future[:, :n]], dim=1) if cfg.noise > 0 \
+        else frames
+    z = core.encode(noisy.flatten(0, 1))
+    recon = F.mse_loss(core.decode(z), frames.flatten(0, 1))
     z = z.unflatten(0, frames.shape[:2])
     params = batch.params if batch.params.shape[-1] else None
     z_hist, field, latent = z[:, :k], [], []

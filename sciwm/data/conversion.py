@@ -23,9 +23,13 @@ def samples_per_chunk(ds: xr.Dataset) -> int:
     return max(1, CHUNK_BYTES // max(per_sample, 1))
 
 
-def bad_frames(arr: np.ndarray) -> np.ndarray:
-    """(b, T, ...) -> (b, T) bool: the (sample, frame) pairs holding a NaN or inf."""
-    return ~np.isfinite(arr.reshape(arr.shape[0], arr.shape[1], -1)).all(axis=2)
+def check_frames(arr: np.ndarray, what: str, path: str | Path, s0: int) -> None:
+    """Raise on the first (sample, frame) of `arr` (b, T, ...), samples from `s0` on, holding a NaN or inf."""
+    bad = ~np.isfinite(arr.reshape(arr.shape[0], arr.shape[1], -1)).all(axis=2)
+    if bad.any():
+        s, t = np.argwhere(bad)[0]
+        raise SciwmError(f"{path}: {what} has NaN/inf at sample {s0 + s}, frame {t} "
+                         f"({int(bad.sum())} bad frames in samples {s0}-{s0 + len(arr) - 1})")
 
 
 def iter_chunks(ds: xr.Dataset, names: list[str], path: str | Path):
@@ -35,11 +39,7 @@ def iter_chunks(ds: xr.Dataset, names: list[str], path: str | Path):
     for s0 in range(0, n, step):
         block = {name: np.asarray(ds[name][s0 : s0 + step].values, np.float32) for name in names}
         for name, arr in block.items():
-            bad = bad_frames(arr)
-            if bad.any():
-                s, t = np.argwhere(bad)[0]
-                raise SciwmError(f"{path}: field {name!r} has NaN/inf at sample {s0 + s}, frame {t} "
-                                 f"({int(bad.sum())} bad frames in samples {s0}-{s0 + len(arr) - 1})")
+            check_frames(arr, f"field {name!r}", path, s0)
         yield s0, block
 
 
@@ -94,9 +94,8 @@ def convert(src: str | Path, dst: str | Path, *, dims: Mapping[str, str] | None 
         for s0, block in iter_chunks(ds, names, src):
             b = len(next(iter(block.values())))
             action = ds["action"][s0 : s0 + b].values if has_action else None
-            if action is not None and bad_frames(action).any():
-                s, t = np.argwhere(bad_frames(action))[0]
-                raise SciwmError(f"{src}: action has NaN/inf at sample {s0 + s}, frame {t}")
+            if action is not None:
+                check_frames(action, "action", src, s0)
             writer.append(block, {p: ds[p].values[s0 : s0 + b] for p in params}, seeds[s0 : s0 + b], action=action)
         writer.finish()
     except BaseException:
