@@ -21,6 +21,11 @@ On one dataset, each model trains for the same wall time, then:
     sciwm generate datasets/ks1d.toml --out /tmp/exp/ks1d
     .venv/bin/python benchmarks/jepa.py --data /tmp/exp/ks1d --minutes 3 --config sciwm/configs/jepa-ks1d.toml \
         --work /tmp/jepa/bench-ks
+    # burgers1d-forced-nu: nu per trajectory, stirred by actions that no model is given (the config's
+    # [data] actions = false), 101 frames every 0.1, one model step every 10 (horizon 10)
+    sciwm generate datasets/burgers1d-forced-nu.toml --out /tmp/jepa/bfnu
+    .venv/bin/python benchmarks/jepa.py --data /tmp/jepa/bfnu --minutes 10 --batch 32 \
+        --config sciwm/configs/jepa-burgers1d-forced-nu.toml --work /tmp/jepa/bench-bfnu
     # burgers1d-forced: nu fixed, 6 actions per frame, 51 frames every 0.1 (horizon 5.0)
     sciwm generate datasets/burgers1d-forced.toml --out /tmp/jepa/bf
     .venv/bin/python benchmarks/jepa.py --data /tmp/jepa/bf --minutes 3 --work /tmp/jepa/bench-bf
@@ -68,12 +73,12 @@ MODELS = {
 PROBE_FRAMES = 50  # frames per trajectory probed (every n-th): neighbouring frames are nearly the same point
 
 
-def config(name: str, data: Path, minutes: float, path: Path) -> RunConfig:
+def config(name: str, data: Path, minutes: float, path: Path, batch: int) -> RunConfig:
     raw = tomllib.loads(path.read_text())
     if MODELS[name] is not None:
         raw["model"] = dict(MODELS[name])
     raw["data"].update(train=str(data / "train.h5"), val=str(data / "val.h5"))
-    raw["train"] = {**TRAIN, "max_minutes": minutes}
+    raw["train"] = {**TRAIN, "max_minutes": minutes, "batch_size": batch}
     return RunConfig.from_dict(raw)
 
 
@@ -160,6 +165,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True, help="directory with train.h5, val.h5, test.h5")
     ap.add_argument("--minutes", type=float, default=3.0)
+    ap.add_argument("--batch", type=int, default=TRAIN["batch_size"], help="training batch of all three")
     ap.add_argument("--work", type=Path, default=Path("/tmp/jepa/bench"))
     ap.add_argument("--config", type=Path, default=ROOT / "sciwm/configs/jepa-burgers1d.toml",
                     help="JEPA config: its [model] is the jepa entry's, its [data] everyone's")
@@ -170,7 +176,7 @@ def main() -> None:
     for name in MODELS:
         out = args.work / name
         if not (out / "checkpoint.pt").exists():
-            train(config(name, args.data, args.minutes, args.config), out, progress=False)
+            train(config(name, args.data, args.minutes, args.config, args.batch), out, progress=False)
         runs[name] = out
     test = sciwm.data.open(args.data / "test.h5")
     frames, params = test.sizes["time"], param_names(test)

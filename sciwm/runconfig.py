@@ -33,6 +33,8 @@ class DataConfig:
     stride: int = 1  # frames between window starts
     time_stride: int = 1  # saved frames per model step: the model sees frames t0, t0 + s, t0 + 2s, ...
     params: tuple[str, ...] | None = None  # per-trajectory parameters given to the model; None: all of the file
+    actions: bool = True  # give the model the file's per-step actions; false withholds them (the forcing is
+    #                       then unknown noise to the model, which must learn the flow's statistics)
 
     def __post_init__(self) -> None:
         if isinstance(self.time_stride, bool) or not isinstance(self.time_stride, int) or self.time_stride < 1:

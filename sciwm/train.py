@@ -144,9 +144,9 @@ def start_session(cfg: RunConfig, out: Path, resume: bool, device: str) -> Sessi
         raise SciwmError("config [data] train: the training file is missing")
     dc = cfg.data
     windows = Windows(dc.train, history=dc.history, future=tc.unroll, stride=dc.stride, params=dc.params,
-                      time_stride=dc.time_stride)
+                      time_stride=dc.time_stride, actions=dc.actions)
     val = Windows(dc.val, history=dc.history, future=1, stats=windows.stats, params=windows.params,
-                  time_stride=dc.time_stride) if dc.val else None
+                  time_stride=dc.time_stride, actions=dc.actions) if dc.val else None
     spec = DataSpec(channels=len(windows.fields), grid=tuple(windows.grid), history=cfg.data.history,
                     n_params=len(windows.params), n_action=windows.action_size,
                     forcing=windows.forcing if state is None else state["data_spec"].get("forcing", ""),

@@ -46,7 +46,7 @@ def _rollout_batch(val: Windows, horizon: int, samples: int) -> WindowBatch | No
     if horizon <= 0:
         return None
     traj = Windows(val.path, history=val.history, future=horizon, stride=val.n_time, stats=val.stats,
-                   params=val.params, time_stride=val.time_stride)
+                   params=val.params, time_stride=val.time_stride, actions=val.has_action)
     n = min(samples, len(traj))
     return torch.utils.data.default_collate([traj[i] for i in range(n)]) if n else None
 

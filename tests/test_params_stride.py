@@ -253,3 +253,23 @@ def test_a_strided_run_with_actions(tmp_path):
     np.testing.assert_allclose(scores[:, 1].numpy(), by_hand.numpy(), rtol=1e-5)
     flagged = surprise_file(tmp_path / "run", tmp_path / "val.h5", threshold=0.0)["trajectories"][0]["flagged"]
     assert flagged == [2, 4, 6, 8]  # reported as the file's frames
+
+
+def test_a_run_with_actions_withheld_sees_a_forced_file_as_unforced(tmp_path):
+    """`data.actions = false`: windows carry no actions, the model takes none (its spec says 0), and
+    rollout and surprise of the forced file run without them, exactly as on the same frames unforced."""
+    for split in ("train", "val"):
+        make_sciwm(tmp_path / f"{split}.h5", n=4, nt=9, nx=16, action=True)
+    w = Windows(tmp_path / "train.h5", history=1, future=2, actions=False)
+    assert w.action_size == 0 and w[0].action.shape == (3, 0) and w.forcing == ""
+    train(config(tmp_path, {"actions": False}, val_rollout=3), tmp_path / "run", progress=False)
+    run = load_run(tmp_path / "run")
+    assert run.spec.n_action == 0 and run.spec.forcing == "" and run.config.data.actions is False
+    rollout_file(tmp_path / "run", tmp_path / "val.h5", steps=4, out=tmp_path / "pred.h5")
+    ds = open_data(tmp_path / "val.h5")
+    p = run.normalize_params(torch.from_numpy(ds["nu"].values[:, None])).float()
+    hist = run.stats.normalize(torch.from_numpy(ds["u"].values[:, :1, None]))
+    by_hand = run.stats.denormalize(rollout_model(run.model, hist, 4, p).frames)
+    np.testing.assert_array_equal(open_data(tmp_path / "pred.h5")["u"].values[:, 1:], by_hand[:, :, 0].numpy())
+    scores, _ = file_scores(RunPredictor(run), tmp_path / "val.h5", run)
+    assert scores.shape == (4, 8) and torch.isfinite(scores).all()

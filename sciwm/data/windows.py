@@ -116,7 +116,8 @@ class Windows(Dataset):
     stride: frames between consecutive window starts; time_stride: saved frames per model step (a window's
     frames are t0, t0 + s, ...); split: None (all samples) or train/val/test of this one file (see
     `split_samples`); fields: subset and order of channels (default: all); params: the per-trajectory
-    parameters a window carries, in this order (default: all of the file; [] for none);
+    parameters a window carries, in this order (default: all of the file; [] for none); actions: whether
+    windows carry the file's per-step actions (False: a window of a forced file carries none, as if unforced);
     normalize: apply per-field (u - mean) / std; stats: FieldStats or a JSON path. Without `stats`, they
     are computed once over the file's samples (its train split when `split` is set) and cached as JSON
     next to the file. For separate val/test files, pass the train file's `stats`.
@@ -125,13 +126,13 @@ class Windows(Dataset):
     def __init__(self, path: str | Path, history: int = 1, future: int = 1, stride: int = 1,
                  split: str | None = None, fields: Sequence[str] | None = None, normalize: bool = True,
                  stats: FieldStats | str | Path | None = None, params: Sequence[str] | None = None,
-                 time_stride: int = 1) -> None:
+                 time_stride: int = 1, actions: bool = True) -> None:
         self.path = Path(path)
         if history < 1 or future < 0 or stride < 1 or time_stride < 1:
             got = f"{history}, {future}, {stride}, {time_stride}"
             raise SciwmError(f"need history >= 1, future >= 0, stride >= 1, time_stride >= 1 (got {got})")
         self.history, self.future, self.stride, self.time_stride = history, future, stride, time_stride
-        self._read_meta(fields, params)
+        self._read_meta(fields, params, actions)
         self.samples = split_samples(self.n_samples, split)
         span = history + future
         extent = (span - 1) * time_stride + 1
@@ -152,7 +153,7 @@ class Windows(Dataset):
         """Frames of a trajectory at the model's time step, from frame 0: (n_time - 1) // time_stride + 1."""
         return (self.n_time - 1) // self.time_stride + 1
 
-    def _read_meta(self, fields: Sequence[str] | None, params: Sequence[str] | None) -> None:
+    def _read_meta(self, fields: Sequence[str] | None, params: Sequence[str] | None, actions: bool) -> None:
         try:
             f = h5py.File(self.path, "r")
         except OSError as err:
@@ -174,7 +175,7 @@ class Windows(Dataset):
             self.n_samples, self.n_time, *self.grid = f[self.fields[0]].shape
             self.param_values = np.stack([f[p][:] for p in self.params], axis=1).astype(np.float32) \
                 if self.params else np.zeros((self.n_samples, 0), np.float32)
-            self.has_action = "action" in f
+            self.has_action = actions and "action" in f
             self.action_shape = tuple(f["action"].shape[2:]) if self.has_action else (0,)
             if self.time_stride > 1 and self.has_action:
                 self.action_shape = (self.time_stride * math.prod(self.action_shape),)
