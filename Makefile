@@ -28,8 +28,8 @@ $(STAMP): pyproject.toml Makefile
 
 # The main job on built-in data: generate a small ks1d set, train the default surrogate for a few
 # minutes, roll it out 200 steps (the whole test trajectory) from one-step training, evaluate it against
-# the solver's truth, and bench it against a ladder of classical solvers (equal accuracy, equal cost). The demo directory must be `demo`
-# for the bench step (benchmarks/configs/bench-demo.toml names its paths).
+# the solver's truth, and bench it against a ladder of classical solvers (equal accuracy, equal cost). The
+# demo directory must be `demo` for the bench step (benchmarks/configs/bench-demo.toml names its paths).
 demo: export OMP_NUM_THREADS := $(DEMO_THREADS)
 demo: $(STAMP)
 	$(BIN)/sciwm generate datasets/ks1d.toml --out $(DEMO)/ks1d --samples 64 --resume
